@@ -1,0 +1,3 @@
+from snapbuy.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""Application factory: settings in, FastAPI app out; the lifespan loads model and index."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from snapbuy import __version__
+from snapbuy.api.routes import router
+from snapbuy.config import Settings, get_settings
+from snapbuy.errors import SnapbuyError
+from snapbuy.search import SearchService
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+
+
+def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
+    """Load off the event loop so /livez answers at once and /readyz says when loading is done."""
+
+    def load() -> None:
+        from snapbuy.loading import open_service
+
+        try:
+            app.state.service = open_service(settings.index, settings)
+        except SnapbuyError as exc:
+            app.state.load_error = exc.message
+            log.error("cannot serve: %s", exc.message)
+        except Exception as exc:  # report, don't crash the process silently
+            app.state.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("cannot serve: loading failed")
+
+    thread = threading.Thread(target=load, name="snapbuy-load", daemon=True)
+    thread.start()
+    return thread
+
+
+def create_app(settings: Settings | None = None, service: SearchService | None = None) -> FastAPI:
+    """Pass a ready `service` (CLI, tests) or let the lifespan load one from `settings.index`."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loads_own = app.state.service is None
+        if loads_own:
+            _load_in_background(app, settings)
+        yield
+        # Close only what this app loaded: an injected service belongs to its caller (CLI, tests),
+        # which may keep using it after the server stops.
+        if loads_own and app.state.service is not None:
+            app.state.service.close()
+            app.state.service = None
+
+    app = FastAPI(
+        title="snapbuy",
+        version=__version__,
+        summary="Photograph a product; get the catalog's lookalikes across price tiers.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.load_error = None
+    app.include_router(router)
+
+    @app.exception_handler(SnapbuyError)
+    async def snapbuy_error(_: Request, exc: SnapbuyError) -> JSONResponse:
+        if exc.http_status >= 500:
+            log.error("%s: %s", exc.code, exc.message)
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        return _error(422, "invalid_parameter", "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")  # the request body is never part of the log record
+        return _error(500, "internal_error", "internal error")
+
+    return app

@@ -1,0 +1,128 @@
+"""Thin routes over SearchService. Model work runs in the thread pool, never on the event loop."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from snapbuy.api.schemas import ErrorResponse, HealthResponse, IndexSummary, ItemOut, SearchResponse
+from snapbuy.api.upload import read_image_upload
+from snapbuy.config import Settings
+from snapbuy.errors import InvalidParameterError, NotReadyError
+from snapbuy.imaging import decode_image
+from snapbuy.search import SearchOptions, SearchResult, SearchService
+
+router = APIRouter()
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (404, 413, 415, 422, 503)
+}
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_service(request: Request) -> SearchService:
+    service: SearchService | None = request.app.state.service
+    if service is None:
+        raise NotReadyError(request.app.state.load_error or "model and index are still loading")
+    return service
+
+
+ServiceDep = Annotated[SearchService, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+KParam = Annotated[int | None, Query(ge=1, description="results per list (default 4)")]
+CategoryParam = Annotated[str | None, Query(description="category to search; predicted when absent")]
+PriceParam = Annotated[float | None, Query(ge=0)]
+
+
+def search_options(
+    settings: SettingsDep,
+    k: KParam = None,
+    category: CategoryParam = None,
+    min_price: PriceParam = None,
+    max_price: PriceParam = None,
+) -> SearchOptions:
+    k = settings.default_k if k is None else k
+    if k > settings.max_k:
+        raise InvalidParameterError(f"k must be at most {settings.max_k}, got {k}")
+    return SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price)
+
+
+OptionsDep = Annotated[SearchOptions, Depends(search_options)]
+
+
+@router.get("/livez", response_model=HealthResponse)
+def livez() -> HealthResponse:
+    return HealthResponse(status="ok")
+
+
+@router.get("/readyz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+def readyz(request: Request) -> HealthResponse | JSONResponse:
+    if request.app.state.service is None:
+        detail = request.app.state.load_error or "loading model and index"
+        return JSONResponse(status_code=503, content={"status": "not_ready", "detail": detail})
+    return HealthResponse(status="ready")
+
+
+@router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)
+async def search_image(
+    request: Request, service: ServiceDep, settings: SettingsDep, options: OptionsDep
+) -> SearchResponse:
+    """Search with a photo: multipart/form-data field `image` (JPEG, PNG, WebP, HEIC)."""
+    started = time.perf_counter()
+    data = await read_image_upload(request, settings.max_upload_bytes)
+
+    def decode_and_search() -> SearchResult:
+        decode_started = time.perf_counter()
+        image = decode_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+        decode_ms = round((time.perf_counter() - decode_started) * 1000, 3)
+        result = service.search_image(image, options)
+        result.timings_ms["decode"] = decode_ms
+        return result
+
+    result = await run_in_threadpool(decode_and_search)
+    result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
+    return SearchResponse.of(result)
+
+
+@router.get("/v1/search", response_model=SearchResponse, responses=ERRORS)
+async def search_text(
+    service: ServiceDep, options: OptionsDep, q: Annotated[str, Query(min_length=1, max_length=500)]
+) -> SearchResponse:
+    """Search from text with the model's text tower."""
+    return SearchResponse.of(await run_in_threadpool(service.search_text, q, options))
+
+
+@router.get("/v1/products/{sku}", response_model=ItemOut, response_model_exclude_none=False, responses=ERRORS)
+async def get_product(sku: str, service: ServiceDep) -> ItemOut:
+    return ItemOut.of(await run_in_threadpool(service.product, sku))
+
+
+@router.get("/v1/products/{sku}/similar", response_model=SearchResponse, responses=ERRORS)
+async def similar_products(sku: str, service: ServiceDep, options: OptionsDep) -> SearchResponse:
+    """Lookalikes of a catalog product, the product itself left out."""
+    return SearchResponse.of(await run_in_threadpool(service.similar, sku, options))
+
+
+@router.get("/v1/index", response_model=IndexSummary, responses=ERRORS)
+def index_summary(service: ServiceDep) -> IndexSummary:
+    manifest = service.bundle.manifest
+    data = manifest.to_json()
+    return IndexSummary(
+        version=manifest.version,
+        created_at=manifest.created_at,
+        snapbuy_version=manifest.snapbuy_version,
+        model=data["model"],
+        embedding_dim=manifest.model.dim,
+        index=manifest.index,
+        counts=manifest.counts,
+        currency=manifest.currency,
+        categories=list(service.categories),
+        tiers=data["tiers"],
+    )

@@ -1,0 +1,102 @@
+"""Response schemas: the HTTP contract, kept separate from storage records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from snapbuy.search import SearchItem, SearchResult
+
+
+class ItemOut(BaseModel):
+    sku: str
+    title: str
+    brand: str | None
+    category: str
+    price: float
+    currency: str
+    tier: str
+    item_group_id: str | None
+    score: float | None = None
+
+    @classmethod
+    def of(cls, item: SearchItem) -> ItemOut:
+        return cls(
+            sku=item.sku,
+            title=item.title,
+            brand=item.brand,
+            category=item.category,
+            price=item.price,
+            currency=item.currency,
+            tier=item.tier,
+            item_group_id=item.item_group_id,
+            score=None if item.score is None else round(item.score, 6),
+        )
+
+
+class TierOut(BaseModel):
+    name: str
+    min_price: float | None  # inclusive; null = no lower bound
+    max_price: float | None  # exclusive; null = no upper bound
+    items: list[ItemOut]
+
+
+class QueryOut(BaseModel):
+    category: str
+    category_source: str  # "request", "predicted" or "product"
+
+
+class SearchResponse(BaseModel):
+    query: QueryOut
+    matches: list[ItemOut]
+    tiers: list[TierOut]
+    model: str
+    index_version: str
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def of(cls, result: SearchResult) -> SearchResponse:
+        return cls(
+            query=QueryOut(category=result.category, category_source=result.category_source),
+            matches=[ItemOut.of(m) for m in result.matches],
+            tiers=[
+                TierOut(
+                    name=t.name,
+                    min_price=t.min_price,
+                    max_price=t.max_price,
+                    items=[ItemOut.of(i) for i in t.items],
+                )
+                for t in result.tiers
+            ],
+            model=result.model,
+            index_version=result.index_version,
+            timings_ms=result.timings_ms,
+        )
+
+
+class IndexSummary(BaseModel):
+    version: str
+    created_at: str
+    snapbuy_version: str
+    model: dict[str, Any]
+    embedding_dim: int
+    index: dict[str, Any]
+    counts: dict[str, int]
+    currency: str
+    categories: list[str]
+    tiers: dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HealthResponse(BaseModel):
+    status: str
+    detail: str | None = None

@@ -1,0 +1,191 @@
+"""The on-disk index bundle: indexes/<name>/<version>/{manifest.json, vectors.faiss, products.sqlite}
+and indexes/<name>/CURRENT. A version is built in a hidden staging folder, renamed into place whole,
+and only then made live by replacing CURRENT, so a crash never leaves a half-written live index."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from snapbuy import __version__
+from snapbuy.embed.base import ModelIdentity
+from snapbuy.errors import BundleError, BundleNotFoundError, ModelMismatchError
+from snapbuy.tiers import TierBound, bounds_from_json, bounds_to_json
+
+FORMAT_VERSION = 1
+CURRENT_FILE = "CURRENT"
+MANIFEST_FILE = "manifest.json"
+VECTORS_FILE = "vectors.faiss"
+PRODUCTS_FILE = "products.sqlite"
+STAGING_PREFIX = ".staging-"
+
+
+@dataclass
+class Manifest:
+    version: str
+    model: ModelIdentity
+    index: dict[str, Any]
+    counts: dict[str, int]
+    currency: str
+    tier_method: str
+    tier_bounds: dict[str, list[TierBound]]
+    catalog: dict[str, Any]
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    snapbuy_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "version": self.version,
+            "created_at": self.created_at,
+            "snapbuy_version": self.snapbuy_version,
+            "model": self.model.to_json(),
+            "embedding_dim": self.model.dim,
+            "preprocessing": self.model.preprocessing,
+            "index": self.index,
+            "counts": self.counts,
+            "currency": self.currency,
+            "tiers": {"method": self.tier_method, "bounds": bounds_to_json(self.tier_bounds)},
+            "catalog": self.catalog,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Manifest:
+        if data.get("format_version") != FORMAT_VERSION:
+            raise BundleError(
+                f"index bundle format {data.get('format_version')!r} is not supported "
+                f"(this snapbuy reads format {FORMAT_VERSION}); rebuild it with `snapbuy index`"
+            )
+        return cls(
+            version=data["version"],
+            model=ModelIdentity.from_json(data["model"], data.get("preprocessing", {})),
+            index=dict(data["index"]),
+            counts={k: int(v) for k, v in data["counts"].items()},
+            currency=data["currency"],
+            tier_method=data["tiers"]["method"],
+            tier_bounds=bounds_from_json(data["tiers"]["bounds"]),
+            catalog=dict(data["catalog"]),
+            created_at=data["created_at"],
+            snapbuy_version=data["snapbuy_version"],
+        )
+
+
+@dataclass(frozen=True)
+class BundleVersion:
+    path: Path
+    manifest: Manifest
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.path / VECTORS_FILE
+
+    @property
+    def products_path(self) -> Path:
+        return self.path / PRODUCTS_FILE
+
+    def check_model(self, model: ModelIdentity) -> None:
+        """Refuse to search an index with a model other than the one that built it."""
+        built = self.manifest.model
+        if not built.same_model(model):
+            raise ModelMismatchError(
+                f"index {self.path} was built with model {built.spec!r} ({built.architecture}, "
+                f"{built.weights}, dim {built.dim}) but the loaded model is {model.spec!r} "
+                f"({model.architecture}, {model.weights}, dim {model.dim}); use the index's model "
+                "or rebuild the index with `snapbuy index --model ...`"
+            )
+
+
+def new_version_name() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(path: Path) -> None:
+    for child in path.iterdir():
+        if child.is_file():
+            with child.open("rb") as fh:
+                os.fsync(fh.fileno())
+    _fsync_dir(path)
+
+
+def write_current(root: Path, version: str) -> None:
+    tmp = root / f".{CURRENT_FILE}.{secrets.token_hex(4)}.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(version + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, root / CURRENT_FILE)
+    _fsync_dir(root)
+
+
+@contextmanager
+def staged_version(root: Path) -> Iterator[tuple[str, Path]]:
+    """Yield (version, staging folder). On clean exit the folder is renamed into place; on error it is
+    removed and CURRENT is untouched. Call publish() afterwards to make the version live."""
+    root.mkdir(parents=True, exist_ok=True)
+    version = new_version_name()
+    staging = root / f"{STAGING_PREFIX}{version}"
+    staging.mkdir()
+    try:
+        yield version, staging
+        if not (staging / MANIFEST_FILE).is_file():
+            raise BundleError("internal error: staged index version has no manifest")
+        _fsync_tree(staging)
+        os.rename(staging, root / version)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    text = json.dumps(manifest.to_json(), indent=2, sort_keys=False)
+    (folder / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"index version {folder} has no {MANIFEST_FILE}") from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleError(f"cannot read {path}: {exc}") from exc
+    try:
+        return Manifest.from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path} is missing or has a malformed field: {exc}") from exc
+
+
+def open_current(root: Path) -> BundleVersion:
+    current = root / CURRENT_FILE
+    if not current.is_file():
+        raise BundleNotFoundError(
+            f"no index at {root} (no {CURRENT_FILE} file); "
+            f"build one with `snapbuy index CATALOG --index {root}`"
+        )
+    version = current.read_text(encoding="utf-8").strip()
+    folder = root / version
+    if not version or not folder.is_dir():
+        raise BundleError(f"{current} names version {version!r}, which is not a folder in {root}")
+    for name in (VECTORS_FILE, PRODUCTS_FILE):
+        if not (folder / name).is_file():
+            raise BundleError(f"index version {folder} is incomplete: {name} is missing")
+    return BundleVersion(folder, read_manifest(folder))

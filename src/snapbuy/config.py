@@ -1,0 +1,39 @@
+"""Runtime settings (environment prefix SNAPBUY_). Built on demand by get_settings(), never at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_SPEC = "ViT-B-32:laion2b_s34b_b79k"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SNAPBUY_", extra="ignore")
+
+    # Model spec ARCH[:WEIGHTS]; None means "the model recorded in the index bundle".
+    model: str | None = None
+    models_dir: Path = Path("models")
+    # Fetching a missing pretrained tag from the hub is opt-in: a server should not reach out to the
+    # internet at start-up, and offline the hub client spends ~25 s retrying before it fails.
+    allow_download: bool = False
+    index: Path = Path("indexes/sample")
+    device: str = "cpu"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Decompression-bomb guard: more declared pixels than this is refused before decoding.
+    max_image_pixels: int = Field(default=40_000_000, gt=0)
+    default_k: int = Field(default=4, ge=1)
+    max_k: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    # Threads for image decoding during indexing.
+    decode_workers: int = Field(default=2, ge=1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,58 @@
+"""The Embedder protocol: what search, indexing and the API need from a model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass(frozen=True, slots=True)
+class ModelIdentity:
+    """What makes two models interchangeable for one index: same architecture and same weights."""
+
+    spec: str  # as the user wrote it
+    architecture: str  # built-in name, or "config-sha256:<hash>" for a config file
+    weights: str  # "random:seed=0", "openclip:<tag>", or "sha256:<file hash>"
+    dim: int
+    preprocessing: dict[str, Any]
+
+    @property
+    def is_random(self) -> bool:
+        return self.weights.startswith("random")
+
+    def same_model(self, other: ModelIdentity) -> bool:
+        return (self.architecture, self.weights, self.dim) == (other.architecture, other.weights, other.dim)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's "model" block; preprocessing is stored beside it, at the manifest's top level."""
+        data = asdict(self)
+        del data["preprocessing"]
+        return {**data, "random_weights": self.is_random}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], preprocessing: dict[str, Any]) -> ModelIdentity:
+        return cls(
+            spec=str(data["spec"]),
+            architecture=str(data["architecture"]),
+            weights=str(data["weights"]),
+            dim=int(data["dim"]),
+            preprocessing=dict(preprocessing),
+        )
+
+
+class Embedder(Protocol):
+    """Maps images and texts into one L2-normalised float32 space."""
+
+    @property
+    def identity(self) -> ModelIdentity: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...

@@ -1,0 +1,120 @@
+"""One exception hierarchy: each class maps to one HTTP status and one CLI exit code."""
+
+from __future__ import annotations
+
+
+class SnapbuyError(Exception):
+    """Base class. `code` is a stable machine-readable string used in API error bodies."""
+
+    code = "snapbuy_error"
+    http_status = 500
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(SnapbuyError):
+    code = "config_error"
+    http_status = 500
+    exit_code = 2
+
+
+class InvalidParameterError(SnapbuyError):
+    code = "invalid_parameter"
+    http_status = 422
+    exit_code = 2
+
+
+class CatalogError(SnapbuyError):
+    """A catalog row or file is invalid. The message names file, line and field."""
+
+    code = "catalog_error"
+    http_status = 422
+    exit_code = 3
+
+    def __init__(self, path: str, line: int, field: str, reason: str) -> None:
+        super().__init__(f"{path}:{line}: field '{field}': {reason}")
+        self.path = path
+        self.line = line
+        self.field = field
+        self.reason = reason
+
+
+class ImageError(SnapbuyError):
+    """Base class for images we cannot use."""
+
+    code = "invalid_image"
+    http_status = 422
+    exit_code = 4
+
+
+class ImageTooLargeError(ImageError):
+    """The upload's byte size is over the limit."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class TooManyPixelsError(ImageError):
+    """The image declares more pixels than allowed (decompression bomb guard)."""
+
+    code = "image_too_many_pixels"
+    http_status = 413
+
+
+class UnsupportedImageError(ImageError):
+    """The bytes are not an image format we accept (checked from content, not headers)."""
+
+    code = "unsupported_media_type"
+    http_status = 415
+
+
+class CorruptImageError(ImageError):
+    """Recognised format, but truncated or undecodable."""
+
+    code = "corrupt_image"
+    http_status = 422
+
+
+class ModelError(SnapbuyError):
+    code = "model_error"
+    http_status = 500
+    exit_code = 5
+
+
+class ModelSpecError(ModelError):
+    code = "invalid_model_spec"
+    exit_code = 2
+
+
+class WeightsUnavailableError(ModelError):
+    code = "weights_unavailable"
+
+
+class BundleError(SnapbuyError):
+    code = "index_error"
+    http_status = 500
+    exit_code = 6
+
+
+class BundleNotFoundError(BundleError):
+    code = "index_not_found"
+
+
+class ModelMismatchError(BundleError):
+    code = "model_mismatch"
+    exit_code = 7
+
+
+class NotFoundError(SnapbuyError):
+    code = "not_found"
+    http_status = 404
+    exit_code = 8
+
+
+class NotReadyError(SnapbuyError):
+    code = "not_ready"
+    http_status = 503
+    exit_code = 1

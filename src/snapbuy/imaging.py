@@ -1,0 +1,169 @@
+"""Safe decoding of untrusted images (shopper photos, catalog files) into upright 8-bit RGB.
+
+The format is decided from the bytes, never from a filename or Content-Type, and the pixel
+limit is checked from the header before any pixel data is decoded. Image bytes are personal
+data: nothing here logs or stores them.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+from snapbuy.errors import (
+    CorruptImageError,
+    ImageError,
+    ImageTooLargeError,
+    TooManyPixelsError,
+    UnsupportedImageError,
+)
+
+ACCEPTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "HEIF"})
+
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
+_MB = 1024 * 1024
+_WHITE = (255, 255, 255, 255)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """Return the PIL format name for `data` judged from its magic bytes only, else None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "HEIF"
+    return None
+
+
+@functools.cache
+def heif_available() -> bool:
+    """True when pillow-heif is installed; registers its PIL opener on first call only."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    """Canvas size from a WebP header. PIL's WebP plugin allocates the canvas while opening,
+    so this is the only way to apply our pixel limit before that allocation."""
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise TooManyPixelsError(
+            f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}"
+        )
+
+
+def _open(data: bytes, fmt: str) -> ImageFile.ImageFile:
+    """Image.open restricted to `fmt`, with PIL's global bomb limit kept out of the way: the
+    caller applies our own max_pixels, which may be higher or lower than PIL's."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError:
+        # Above 2 * MAX_IMAGE_PIXELS Image.open raises before we can see the size. The plugin
+        # itself only parses the header, so call it directly instead of touching the global.
+        factory, _accept = Image.OPEN[fmt]
+        return factory(io.BytesIO(data), "")
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """Apply the EXIF Orientation tag; a broken EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:
+        return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode.startswith("I"):
+        # 16-bit grayscale: scale to 8 bits (a plain convert would clip everything above 255),
+        # keeping a PNG tRNS colour key, which PIL's conversions drop, as real alpha.
+        gray = np.clip(np.asarray(img.convert("I")), 0, 0xFFFF)
+        key = img.info.get("transparency")
+        alpha = np.where(gray == key, 0, 255) if isinstance(key, int) else np.full_like(gray, 255)
+        img = Image.merge(
+            "LA", [Image.fromarray((gray >> 8).astype(np.uint8)), Image.fromarray(alpha.astype(np.uint8))]
+        )
+    if img.has_transparency_data:
+        # Catalog product shots often have transparent backgrounds: show them on white.
+        white = Image.new("RGBA", img.size, _WHITE)
+        return Image.alpha_composite(white, img.convert("RGBA")).convert("RGB")
+    return img.convert("RGB")
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Decode untrusted image bytes to an upright RGB image, or raise an ImageError subclass."""
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"image is {len(data) / _MB:.1f} MB; the limit is {max_bytes / _MB:.1f} MB")
+    if not data:
+        raise UnsupportedImageError("image data is empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise UnsupportedImageError("not an accepted image format; accepted: JPEG, PNG, WebP, HEIC")
+    if fmt == "HEIF" and not heif_available():
+        raise UnsupportedImageError("HEIC/HEIF images need the optional package: pip install pillow-heif")
+    if fmt == "WEBP" and (size := _webp_size(data)) is not None:
+        _check_pixels(size, max_pixels)
+    try:
+        img = _open(data, fmt)
+    except Image.DecompressionBombError as exc:
+        # Only reachable when our max_pixels is above PIL's hard limit and the plugin checks it itself.
+        raise TooManyPixelsError(f"image exceeds Pillow's hard limit on pixels: {exc}") from exc
+    except Exception as exc:
+        raise CorruptImageError(f"cannot read the {fmt} image: invalid or unsupported file") from exc
+    with img:
+        if img.format != fmt:
+            raise CorruptImageError(f"content is {img.format}, but its signature says {fmt}")
+        _check_pixels(img.size, max_pixels)
+        # Animated files: Image.open is positioned on the first frame, which is all we decode.
+        try:
+            img.load()
+        except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, EOFError, ...
+            raise CorruptImageError("image data is truncated or corrupt") from exc
+        try:
+            return _to_rgb(_upright(img))
+        except Exception as exc:
+            raise CorruptImageError(f"cannot convert the {img.mode} image to RGB") from exc
+
+
+def load_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Read and decode an image file; errors name the file and keep decode_image's classes."""
+    try:
+        size = path.stat().st_size
+        if size <= max_bytes:
+            with path.open("rb") as fh:
+                data = fh.read(max_bytes + 1)  # bounded even if the file grows after stat()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read image file: {exc.strerror or exc}") from exc
+    if size > max_bytes:  # checked before reading so a huge file is never loaded
+        raise ImageTooLargeError(
+            f"{path}: file is {size / _MB:.1f} MB; the limit is {max_bytes / _MB:.1f} MB"
+        )
+    try:
+        return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    except ImageError as exc:
+        raise type(exc)(f"{path}: {exc.message}") from exc

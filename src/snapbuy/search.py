@@ -1,0 +1,280 @@
+"""SearchService: query embedding -> category -> best matches + per-tier top-k. Used by API, CLI, bench."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from snapbuy.bundle import BundleVersion, open_current
+from snapbuy.embed.base import Embedder
+from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
+from snapbuy.index import IdFilter, VectorIndex
+from snapbuy.store import ProductRecord, ProductStore
+from snapbuy.tiers import TierBound
+
+# Category vote: the nearest products vote with weight exp((score - best) / temperature), so a
+# clear nearest neighbour dominates but a run of close ones can outvote it. Robust to negative scores.
+CATEGORY_VOTERS = 10
+CATEGORY_VOTE_TEMPERATURE = 0.05
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int = 4
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchItem:
+    sku: str
+    title: str
+    brand: str | None
+    category: str
+    price: float
+    currency: str
+    tier: str
+    item_group_id: str | None
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class TierResult:
+    name: str
+    min_price: float | None
+    max_price: float | None
+    items: list[SearchItem]
+
+
+@dataclass
+class SearchResult:
+    category: str
+    category_source: str  # "request", "predicted" or "product"
+    matches: list[SearchItem]
+    tiers: list[TierResult]
+    model: str
+    index_version: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _item(record: ProductRecord, score: float | None = None) -> SearchItem:
+    return SearchItem(
+        sku=record.sku,
+        title=record.title,
+        brand=record.brand,
+        category=record.category,
+        price=record.price,
+        currency=record.currency,
+        tier=record.tier,
+        item_group_id=record.item_group_id,
+        score=score,
+    )
+
+
+class SearchService:
+    def __init__(self, embedder: Embedder, bundle: BundleVersion) -> None:
+        bundle.check_model(embedder.identity)
+        self.embedder = embedder
+        self.bundle = bundle
+        self.index = VectorIndex.load(bundle.vectors_path)
+        self.store = ProductStore(bundle.products_path)
+        self.columns = self.store.load_filter_columns()
+        if self.index.ntotal != len(self.columns.vector_product) or self.index.dim != embedder.dim:
+            raise BundleError(
+                f"index {bundle.path} is inconsistent: {self.index.ntotal} vectors of dim {self.index.dim}, "
+                f"{len(self.columns.vector_product)} vector rows in {bundle.products_path.name}"
+            )
+        self._category_range, self._tier_range = self._partition_ranges()
+
+    @classmethod
+    def open(cls, index_root: Path, embedder: Embedder) -> SearchService:
+        return cls(embedder, open_current(index_root))
+
+    def close(self) -> None:
+        self.store.close()
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.columns.categories
+
+    def _partition_ranges(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], tuple[int, int]]]:
+        """Vectors are stored sorted by (category, tier), so each partition is one id range."""
+        cols = self.columns
+        vec_category = cols.category_code[cols.vector_product]
+        vec_tier = cols.tier_code[cols.vector_product]
+        categories: dict[str, tuple[int, int]] = {}
+        tiers: dict[tuple[str, str], tuple[int, int]] = {}
+        for code, name in enumerate(cols.categories):
+            start = int(np.searchsorted(vec_category, code, side="left"))
+            end = int(np.searchsorted(vec_category, code, side="right"))
+            categories[name] = (start, end)
+            for bound in self.bundle.manifest.tier_bounds.get(name, []):
+                if bound.name not in cols.tiers:
+                    tiers[(name, bound.name)] = (start, start)
+                    continue
+                hits = np.flatnonzero(vec_tier[start:end] == cols.tiers.index(bound.name))
+                tiers[(name, bound.name)] = (
+                    (start + int(hits[0]), start + int(hits[-1]) + 1) if len(hits) else (start, start)
+                )
+        return categories, tiers
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def embed_image(self, image: Image.Image) -> np.ndarray:
+        vector: np.ndarray = self.embedder.embed_images([image])[0]
+        return vector
+
+    def search_image(self, image: Image.Image, options: SearchOptions) -> SearchResult:
+        started = time.perf_counter()
+        query = self.embed_image(image)
+        return self._timed(query, options, started)
+
+    def search_text(self, text: str, options: SearchOptions) -> SearchResult:
+        if not text.strip():
+            raise InvalidParameterError("text query 'q' is empty")
+        started = time.perf_counter()
+        query = self.embedder.embed_texts([text])[0]
+        return self._timed(query, options, started)
+
+    def similar(self, sku: str, options: SearchOptions) -> SearchResult:
+        """Lookalikes of a catalog product (its first image), the product itself left out."""
+        record = self.product_record(sku)
+        started = time.perf_counter()
+        vector_ids = self.store.vector_ids_of(record.row)
+        query = self.index.reconstruct(vector_ids[:1])[0]
+        source = "request"
+        if options.category is None:
+            options = SearchOptions(options.k, record.category, options.min_price, options.max_price)
+            source = "product"
+        result = self.search_vector(query, options, exclude_row=record.row, category_source=source)
+        result.timings_ms["total"] = _ms_since(started)
+        return result
+
+    def product_record(self, sku: str) -> ProductRecord:
+        record = self.store.product_by_sku(sku)
+        if record is None:
+            raise NotFoundError(f"no product with sku {sku!r} in index {self.bundle.manifest.version}")
+        return record
+
+    def product(self, sku: str) -> SearchItem:
+        return _item(self.product_record(sku))
+
+    def _timed(self, query: np.ndarray, options: SearchOptions, started: float) -> SearchResult:
+        embed_ms = _ms_since(started)
+        result = self.search_vector(query, options)
+        result.timings_ms["embed"] = round(embed_ms, 3)
+        result.timings_ms["total"] = _ms_since(started)
+        return result
+
+    def search_vector(
+        self,
+        query: np.ndarray,
+        options: SearchOptions,
+        *,
+        exclude_row: int | None = None,
+        category_source: str | None = None,
+    ) -> SearchResult:
+        """Matches and tier lists for one L2-normalised query vector."""
+        self._validate(options)
+        started = time.perf_counter()
+        mask = self._explicit_mask(options, exclude_row)
+        category_filter = self._category_range[options.category] if options.category else None
+        # Enough vectors to hold the k best products even if each owns max_vectors_per_product vectors.
+        voters = max(options.k, CATEGORY_VOTERS) if options.category is None else options.k
+        best = self._top_products(query, voters, IdFilter(category_filter, mask))
+        matches = best[: options.k]
+        if options.category is not None:
+            category, source = options.category, category_source or "request"
+        else:
+            unfiltered = best if mask is None else self._top_products(query, voters, None)
+            category, source = self._vote(unfiltered), "predicted"
+        tiers = [
+            TierResult(
+                bound.name,
+                bound.min_price,
+                bound.max_price,
+                self._top_products(
+                    query, options.k, IdFilter(self._tier_range[(category, bound.name)], mask)
+                ),
+            )
+            for bound in self._tier_bounds(category)
+        ]
+        return SearchResult(
+            category=category,
+            category_source=source,
+            matches=matches,
+            tiers=tiers,
+            model=self.embedder.identity.spec,
+            index_version=self.bundle.manifest.version,
+            timings_ms={"search": _ms_since(started)},
+        )
+
+    def _tier_bounds(self, category: str) -> list[TierBound]:
+        return self.bundle.manifest.tier_bounds.get(category, [])
+
+    def _validate(self, options: SearchOptions) -> None:
+        if options.k < 1:
+            raise InvalidParameterError(f"k must be at least 1, got {options.k}")
+        if options.category is not None and options.category not in self._category_range:
+            known = ", ".join(self.columns.categories[:20])
+            raise InvalidParameterError(f"unknown category {options.category!r}; this index has: {known}")
+        lo, hi = options.min_price, options.max_price
+        if (lo is not None and lo < 0) or (hi is not None and hi < 0):
+            raise InvalidParameterError("min_price and max_price must not be negative")
+        if lo is not None and hi is not None and lo > hi:
+            raise InvalidParameterError(f"min_price {lo} is greater than max_price {hi}")
+
+    def _explicit_mask(self, options: SearchOptions, exclude_row: int | None) -> np.ndarray | None:
+        """Boolean mask over vector ids for the price filter and an excluded product, or None."""
+        if options.min_price is None and options.max_price is None and exclude_row is None:
+            return None
+        cols = self.columns
+        allowed = np.ones(len(cols.price), dtype=bool)
+        if options.min_price is not None:
+            allowed &= cols.price >= options.min_price
+        if options.max_price is not None:
+            allowed &= cols.price <= options.max_price
+        if exclude_row is not None:
+            allowed[exclude_row] = False
+        by_vector: np.ndarray = allowed[cols.vector_product]
+        return by_vector
+
+    def _top_products(self, query: np.ndarray, k: int, id_filter: IdFilter | None) -> list[SearchItem]:
+        """The k best products by their best-scoring vector. Searching k * m vectors (m = most vectors
+        any product owns) is exact: at most (k-1) * m vectors can outrank the k-th product's best."""
+        per_product = max(1, self.columns.max_vectors_per_product)
+        scores, ids = self.index.search(query, k * per_product, id_filter)
+        rows: list[int] = []
+        best: dict[int, float] = {}
+        for score, vid in zip(scores, ids, strict=True):
+            if vid < 0:
+                break
+            row = int(self.columns.vector_product[vid])
+            if row not in best:
+                best[row] = float(score)
+                rows.append(row)
+                if len(rows) == k:
+                    break
+        records = self.store.products_by_rows(rows)
+        return [_item(records[row], best[row]) for row in rows]
+
+    def _vote(self, neighbours: list[SearchItem]) -> str:
+        if not neighbours:
+            return self.columns.categories[0]
+        top = neighbours[0].score or 0.0
+        weights: dict[str, float] = {}
+        for item in neighbours[:CATEGORY_VOTERS]:
+            weight = float(np.exp(((item.score or 0.0) - top) / CATEGORY_VOTE_TEMPERATURE))
+            weights[item.category] = weights.get(item.category, 0.0) + weight
+        return max(weights.items(), key=lambda kv: kv[1])[0]
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

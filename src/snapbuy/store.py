@@ -1,0 +1,140 @@
+"""SQLite product table, plus the compact numeric columns that search filters on."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE products (
+    row INTEGER PRIMARY KEY,          -- 0-based; products are ordered by (category, tier, sku)
+    sku TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    brand TEXT,
+    category TEXT NOT NULL,
+    price REAL NOT NULL,
+    currency TEXT NOT NULL,
+    tier TEXT NOT NULL,
+    item_group_id TEXT,
+    link TEXT,
+    image_link TEXT
+);
+CREATE TABLE vectors (
+    vector_id INTEGER PRIMARY KEY,    -- row in vectors.faiss; a product may own several
+    product_row INTEGER NOT NULL REFERENCES products(row),
+    image_link TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    row: int
+    sku: str
+    title: str
+    brand: str | None
+    category: str
+    price: float
+    currency: str
+    tier: str
+    item_group_id: str | None
+    link: str | None
+    image_link: str | None
+
+
+PRODUCT_COLUMNS = ", ".join(ProductRecord.__slots__)
+
+
+def write_store(
+    path: Path, products: Sequence[ProductRecord], vectors: Iterable[tuple[int, int, str]]
+) -> None:
+    """Write a fresh products.sqlite. `vectors` yields (vector_id, product_row, image_link)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.executescript(SCHEMA)
+        placeholders = ", ".join("?" * len(ProductRecord.__slots__))
+        conn.executemany(
+            f"INSERT INTO products ({PRODUCT_COLUMNS}) VALUES ({placeholders})",
+            [tuple(getattr(p, name) for name in ProductRecord.__slots__) for p in products],
+        )
+        conn.executemany("INSERT INTO vectors VALUES (?, ?, ?)", vectors)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+@dataclass(frozen=True)
+class FilterColumns:
+    """Per-product and per-vector numbers that filtering needs, held in numpy (a few bytes per SKU)."""
+
+    vector_product: np.ndarray  # int32[vectors]: product row of each vector
+    price: np.ndarray  # float64[products]
+    category_code: np.ndarray  # int32[products]: index into `categories`
+    categories: tuple[str, ...]
+    tier_code: np.ndarray  # int32[products]: index into `tiers`
+    tiers: tuple[str, ...]
+    max_vectors_per_product: int
+
+
+class ProductStore:
+    """Read-only access to products.sqlite. One connection shared under a lock (SQLite reads are fast)."""
+
+    def __init__(self, path: Path) -> None:
+        # as_uri() percent-encodes the path: a raw '?', '#' or '%' in a folder name would corrupt the URI.
+        uri = f"{Path(path).resolve().as_uri()}?mode=ro"
+        self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def load_filter_columns(self) -> FilterColumns:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT row, category, price, tier FROM products ORDER BY row"
+            ).fetchall()
+            vec = self._conn.execute("SELECT product_row FROM vectors ORDER BY vector_id").fetchall()
+        categories = tuple(sorted({r[1] for r in rows}))
+        code_of = {c: i for i, c in enumerate(categories)}
+        tiers = tuple(sorted({r[3] for r in rows}))
+        tier_code_of = {t: i for i, t in enumerate(tiers)}
+        vector_product = np.fromiter((v[0] for v in vec), dtype=np.int32, count=len(vec))
+        counts = np.bincount(vector_product, minlength=len(rows)) if len(vec) else np.zeros(1, np.int64)
+        return FilterColumns(
+            vector_product=vector_product,
+            price=np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
+            category_code=np.fromiter((code_of[r[1]] for r in rows), dtype=np.int32, count=len(rows)),
+            categories=categories,
+            tier_code=np.fromiter((tier_code_of[r[3]] for r in rows), dtype=np.int32, count=len(rows)),
+            tiers=tiers,
+            max_vectors_per_product=int(counts.max()) if len(counts) else 0,
+        )
+
+    def products_by_rows(self, rows: Sequence[int]) -> dict[int, ProductRecord]:
+        if not rows:
+            return {}
+        marks = ", ".join("?" * len(rows))
+        with self._lock:
+            found = self._conn.execute(
+                f"SELECT {PRODUCT_COLUMNS} FROM products WHERE row IN ({marks})", [int(r) for r in rows]
+            ).fetchall()
+        return {r[0]: ProductRecord(*r) for r in found}
+
+    def product_by_sku(self, sku: str) -> ProductRecord | None:
+        with self._lock:
+            found = self._conn.execute(
+                f"SELECT {PRODUCT_COLUMNS} FROM products WHERE sku = ?", (sku,)
+            ).fetchone()
+        return ProductRecord(*found) if found else None
+
+    def vector_ids_of(self, product_row: int) -> list[int]:
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT vector_id FROM vectors WHERE product_row = ? ORDER BY vector_id", (product_row,)
+            ).fetchall()
+        return [int(r[0]) for r in found]

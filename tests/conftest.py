@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny open_clip model with random weights and the committed sample catalog.
+
+Nothing here downloads anything: the model is built from tests/data/tiny-clip.json."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports huggingface_hub, which reads this once: tests never touch the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from snapbuy.embed.openclip import OpenClipEmbedder, load_embedder
+from snapbuy.indexing import IndexingOptions, build_index
+from snapbuy.search import SearchService
+
+DATA = Path(__file__).parent / "data"
+TINY_CONFIG = DATA / "tiny-clip.json"
+TINY_SPEC = f"{TINY_CONFIG}:random"
+SAMPLE_CATALOG = DATA / "sample-catalog" / "catalog.csv"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests must never reach the network: force the hub client offline."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("SNAPBUY_ALLOW_DOWNLOAD", "0")
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder() -> OpenClipEmbedder:
+    return load_embedder(TINY_SPEC, models_dir=Path("models"))
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder) -> Path:
+    """The sample catalog indexed once per session with the tiny model. Read-only for tests."""
+    root = tmp_path_factory.mktemp("index") / "sample"
+    build_index(SAMPLE_CATALOG, root, tiny_embedder, IndexingOptions(batch_size=8))
+    return root
+
+
+@pytest.fixture(scope="session")
+def sample_service(sample_index: Path, tiny_embedder: OpenClipEmbedder) -> SearchService:
+    return SearchService.open(sample_index, tiny_embedder)
+
+
+@pytest.fixture
+def catalog_copy(tmp_path: Path) -> Path:
+    """A writable copy of the sample catalog folder; returns the path of its catalog.csv."""
+    target = tmp_path / "catalog"
+    shutil.copytree(SAMPLE_CATALOG.parent, target)
+    return target / "catalog.csv"

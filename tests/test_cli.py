@@ -1,0 +1,153 @@
+"""CLI round trip: index -> search -> embed -> serve, as a retailer and the phone app would use it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from snapbuy.cli import app
+from snapbuy.embed.openclip import OpenClipEmbedder
+from snapbuy.imaging import load_image_file
+from tests.conftest import SAMPLE_CATALOG, TINY_CONFIG, TINY_SPEC
+
+IMAGES = SAMPLE_CATALOG.parent / "images"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli") / "sample"
+    result = runner.invoke(
+        app, ["index", str(SAMPLE_CATALOG), "--index", str(root), "--model", TINY_SPEC, "--batch-size", "5"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "indexed 24 products (24 images)" in result.output
+    return root
+
+
+def test_search_prints_tiered_json(cli_index: Path) -> None:
+    photo = IMAGES / "wat-2-blue.jpg"
+    result = runner.invoke(app, ["search", str(photo), "--index", str(cli_index), "-k", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout[result.stdout.index("{") :])
+    assert body["matches"][0]["sku"] == "WAT-2-BLUE"
+    assert [t["name"] for t in body["tiers"]] == ["budget", "mid", "premium"]
+    assert all(len(t["items"]) == 2 for t in body["tiers"])
+
+
+def test_search_with_category_prints_a_table(cli_index: Path) -> None:
+    photo = IMAGES / "mug-1-red.jpg"
+    result = runner.invoke(app, ["search", str(photo), "--index", str(cli_index), "--category", "mug"])
+    assert result.exit_code == 0, result.output
+    assert "category: mug (request)" in result.output
+    assert "budget [" in result.output and "premium [" in result.output
+
+
+def test_embed_writes_normalised_rows_in_argument_order(
+    cli_index: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    photos = [IMAGES / "bac-1-black.jpg", IMAGES / "mug-3-tan.jpg", IMAGES / "bac-1-black.jpg"]
+    out = tmp_path / "vectors.npy"
+    result = runner.invoke(app, ["embed", *map(str, photos), "--index", str(cli_index), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    vectors = np.load(out)
+    assert vectors.shape == (3, 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    expected = tiny_embedder.embed_images(
+        [load_image_file(p, max_bytes=10**7, max_pixels=10**7) for p in photos]
+    )
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+
+
+def test_an_index_is_refused_by_another_model(cli_index: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-clip.json"
+    config = json.loads(TINY_CONFIG.read_text())
+    config["embed_dim"] = 16
+    other.write_text(json.dumps(config))
+    photo = IMAGES / "wat-1-red.jpg"
+    result = runner.invoke(
+        app, ["search", str(photo), "--index", str(cli_index), "--model", f"{other}:random"]
+    )
+    assert result.exit_code == 7
+    assert "was built with model" in result.output
+
+
+def test_bad_catalog_row_names_file_line_and_field(tmp_path: Path) -> None:
+    catalog = tmp_path / "feed.tsv"
+    catalog.write_text("id\ttitle\tprice\timage_link\nA\tA thing\tabc NOK\tx.jpg\n")
+    result = runner.invoke(
+        app, ["index", str(catalog), "--index", str(tmp_path / "idx"), "--model", TINY_SPEC]
+    )
+    assert result.exit_code == 3
+    assert "feed.tsv:2: field 'price'" in result.output
+    assert not (tmp_path / "idx" / "CURRENT").exists()
+
+
+def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["search", str(IMAGES / "wat-1-red.jpg"), "--index", str(tmp_path / "none")])
+    assert result.exit_code == 6
+    assert "snapbuy index" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def server(cli_index: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snapbuy", "serve", "--index", str(cli_index), "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "server exited"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("server did not become ready in 60 s")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_serve_answers_a_photo_upload_with_tiers(server: str) -> None:
+    photo = (IMAGES / "sne-3-tan.jpg").read_bytes()
+    response = httpx.post(
+        f"{server}/v1/search?k=3", files={"image": ("photo.jpg", photo, "image/jpeg")}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["matches"][0]["sku"] == "SNE-3-TAN"
+    assert body["query"]["category_source"] == "predicted"
+    assert [len(t["items"]) for t in body["tiers"]] == [2, 2, 2]  # each sneaker tier holds 2 SKUs
+    garbage = httpx.post(
+        f"{server}/v1/search", files={"image": ("x.jpg", b"hello", "image/jpeg")}, timeout=30
+    )
+    assert garbage.status_code == 415
+    assert garbage.json()["error"]["code"] == "unsupported_media_type"
+    assert httpx.get(f"{server}/livez", timeout=5).status_code == 200

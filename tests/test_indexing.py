@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import csv
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from snapbuy.bundle import CURRENT_FILE, STAGING_PREFIX, open_current
+from snapbuy.embed.openclip import OpenClipEmbedder
+from snapbuy.errors import CatalogError, SnapbuyError
+from snapbuy.indexing import REJECTS_FILE, IndexingOptions, build_index
+from snapbuy.tiers import tier_index
+
+OPTIONS = IndexingOptions(batch_size=8)
+
+
+def read_rows(catalog: Path) -> list[dict[str, str]]:
+    with catalog.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_rows(catalog: Path, rows: Sequence[dict[str, str]]) -> None:
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with catalog.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def versions(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.is_dir())
+
+
+def test_sample_index_publishes_a_complete_bundle(sample_index: Path) -> None:
+    bundle = open_current(sample_index)
+    manifest = bundle.manifest
+    assert (sample_index / CURRENT_FILE).read_text().strip() == manifest.version
+    assert manifest.counts["products"] == 24 and manifest.counts["vectors"] == 24
+    assert manifest.model.is_random and manifest.model.dim == 32
+    assert manifest.tier_method == "tertiles"
+    assert set(manifest.tier_bounds) == {"watch", "sneaker", "mug", "backpack"}
+    assert manifest.currency == "NOK"
+    assert len(manifest.catalog["sha256"]) == 64
+    assert not [p for p in sample_index.iterdir() if p.name.startswith(STAGING_PREFIX)]
+
+
+def test_products_are_stored_in_contiguous_category_tier_partitions(sample_index: Path) -> None:
+    bundle = open_current(sample_index)
+    conn = sqlite3.connect(bundle.products_path)
+    rows = conn.execute(
+        "SELECT p.category, p.tier, p.price FROM vectors v JOIN products p ON p.row = v.product_row "
+        "ORDER BY v.vector_id"
+    ).fetchall()
+    conn.close()
+    keys = [(cat, [b.name for b in bundle.manifest.tier_bounds[cat]].index(tier)) for cat, tier, _ in rows]
+    assert keys == sorted(keys)
+    for category, tier, price in rows:
+        bounds = bundle.manifest.tier_bounds[category]
+        assert bounds[tier_index(price, bounds)].name == tier
+
+
+def test_fixed_tier_bounds_are_recorded(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    options = IndexingOptions(batch_size=8, tier_cuts=[500.0, 2000.0])
+    build_index(catalog_copy, tmp_path / "idx", tiny_embedder, options)
+    manifest = open_current(tmp_path / "idx").manifest
+    assert manifest.tier_method == "fixed"
+    for bounds in manifest.tier_bounds.values():
+        assert [(b.min_price, b.max_price) for b in bounds] == [
+            (None, 500.0),
+            (500.0, 2000.0),
+            (2000.0, None),
+        ]
+
+
+def test_unreadable_images_are_reported_and_left_out(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    rows = read_rows(catalog_copy)
+    images = catalog_copy.parent / "images"
+    (images / "wat-1-black.jpg").unlink()  # missing
+    (images / "wat-1-red.jpg").write_text("not an image")  # garbage
+    data = (images / "sne-1-red.jpg").read_bytes()
+    (images / "sne-1-red.jpg").write_bytes(data[: len(data) // 2])  # truncated
+    rows[3]["image_link"] = "https://cdn.example/x.jpg"  # remote: not fetched
+    rows[4]["image_link"] = ""  # none at all
+    write_rows(catalog_copy, rows)
+
+    report = build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS)
+
+    assert report.products == 19
+    assert report.products_without_images == 5
+    bad = {p.sku for p in report.image_problems}
+    assert bad == {"WAT-1-BLACK", "WAT-1-RED", "SNE-1-RED", rows[3]["id"], rows[4]["id"]}
+    assert report.image_errors_file is not None
+    with report.image_errors_file.open(newline="") as fh:
+        logged = {row["sku"]: row["reason"] for row in csv.DictReader(fh)}
+    assert set(logged) == bad
+    assert "not fetched" in logged[rows[3]["id"]]
+    manifest = open_current(tmp_path / "idx").manifest
+    assert manifest.counts["products_without_images"] == 5
+
+
+def test_a_bad_row_stops_the_run_and_keeps_the_live_index(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    root = tmp_path / "idx"
+    build_index(catalog_copy, root, tiny_embedder, OPTIONS)
+    live = (root / CURRENT_FILE).read_text()
+    rows = read_rows(catalog_copy)
+    rows[5]["price"] = "12,50 NOK"
+    write_rows(catalog_copy, rows)
+
+    with pytest.raises(CatalogError) as err:
+        build_index(catalog_copy, root, tiny_embedder, OPTIONS)
+
+    assert err.value.line == 7 and err.value.field == "price"
+    assert "catalog.csv:7" in err.value.message
+    assert (root / CURRENT_FILE).read_text() == live
+    assert len(versions(root)) == 1
+
+
+def test_skip_invalid_writes_rejects_next_to_the_version(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    rows = read_rows(catalog_copy)
+    rows[2]["title"] = ""
+    rows.append(dict(rows[0]))  # duplicate id
+    write_rows(catalog_copy, rows)
+
+    report = build_index(
+        catalog_copy, tmp_path / "idx", tiny_embedder, IndexingOptions(batch_size=8, skip_invalid=True)
+    )
+
+    assert report.rejected_rows == 2 and report.products == 23
+    assert report.rejects_file == report.path / REJECTS_FILE
+    with report.rejects_file.open(newline="") as fh:
+        rejects = list(csv.DictReader(fh))
+    assert [(r["line"], r["field"]) for r in rejects] == [("4", "title"), ("26", "id")]
+
+
+def test_a_crash_mid_way_leaves_no_partial_version(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    root = tmp_path / "idx"
+    build_index(catalog_copy, root, tiny_embedder, OPTIONS)
+    before = versions(root), (root / CURRENT_FILE).read_text()
+
+    class FailingEmbedder:
+        identity = tiny_embedder.identity
+        dim = tiny_embedder.dim
+        calls = 0
+
+        def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("simulated crash in the second batch")
+            return tiny_embedder.embed_images(images)
+
+        def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+            return tiny_embedder.embed_texts(texts)
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        build_index(catalog_copy, root, FailingEmbedder(), OPTIONS)
+
+    assert (versions(root), (root / CURRENT_FILE).read_text()) == before
+    assert not [p for p in root.iterdir() if p.name.startswith(STAGING_PREFIX)]
+    assert open_current(root).manifest.counts["products"] == 24
+
+
+def test_no_readable_image_at_all_is_an_error(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    for image in (catalog_copy.parent / "images").iterdir():
+        image.write_bytes(b"garbage")
+    with pytest.raises(SnapbuyError, match=r"no product .* has a readable image"):
+        build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS)
+    assert not (tmp_path / "idx" / CURRENT_FILE).exists()
+
+
+def test_additional_images_give_a_product_several_vectors(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    rows = read_rows(catalog_copy)
+    for row in rows:
+        row["additional_image_link"] = ""
+    rows[0]["additional_image_link"] = "images/wat-2-blue.jpg,images/wat-3-tan.jpg"
+    write_rows(catalog_copy, rows)
+
+    report = build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS)
+
+    assert (report.products, report.vectors) == (24, 26)
+    conn = sqlite3.connect(report.path / "products.sqlite")
+    owned = conn.execute(
+        "SELECT count(*) FROM vectors v JOIN products p ON p.row = v.product_row WHERE p.sku = ?",
+        (rows[0]["id"],),
+    ).fetchone()[0]
+    conn.close()
+    assert owned == 3
+
+
+def test_progress_is_reported_up_to_the_total(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    seen: list[tuple[int, int]] = []
+    build_index(
+        catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen[-1] == (24, 24)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert len(seen) == 3  # 24 images in batches of 8

@@ -1,0 +1,219 @@
+"""SearchService semantics: with the exact index, matches and tier lists equal numpy brute force."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from snapbuy.embed.base import ModelIdentity
+from snapbuy.errors import InvalidParameterError, ModelMismatchError, NotFoundError
+from snapbuy.indexing import IndexingOptions, build_index
+from snapbuy.search import SearchOptions, SearchResult, SearchService
+
+DIM = 16
+CATEGORIES = ["watch", "sneaker", "mug", "lamp", "bag"]
+
+
+class HashEmbedder:
+    """Deterministic, well-separated vectors from image pixels: no near-ties, so rankings are exact."""
+
+    identity = ModelIdentity("fake:hash", "fake", "hash", DIM, {})
+    dim = DIM
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        rows = []
+        for image in images:
+            seed = int.from_bytes(hashlib.sha256(image.tobytes()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(DIM)
+            rows.append(v / np.linalg.norm(v))
+        return np.asarray(rows, dtype=np.float32)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embed_images([Image.new("RGB", (4, 4), (len(t) % 256, 0, 0)) for t in texts])
+
+
+@pytest.fixture(scope="module")
+def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """240 products in 5 categories; every 7th product has a second image."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(240):
+        links = []
+        for j in range(2 if i % 7 == 0 else 1):
+            name = f"p{i}-{j}.png"
+            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(folder / name)
+            links.append(name)
+        rows.append(
+            {
+                "id": f"SKU{i:03d}",
+                "title": f"product {i}",
+                "price": f"{rng.uniform(50, 5000):.2f} NOK",
+                "category": CATEGORIES[i % len(CATEGORIES)],
+                "image_link": links[0],
+                "additional_image_link": ",".join(links[1:]),
+            }
+        )
+    catalog = folder / "catalog.csv"
+    with catalog.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    root = folder / "index"
+    build_index(catalog, root, HashEmbedder(), IndexingOptions(batch_size=64))
+    return root
+
+
+@pytest.fixture(scope="module")
+def service(synthetic_index: Path) -> SearchService:
+    return SearchService.open(synthetic_index, HashEmbedder())
+
+
+def brute_force(
+    service: SearchService, query: np.ndarray, k: int, allowed_rows: np.ndarray
+) -> list[tuple[int, float]]:
+    """Top-k (product row, score) by each product's best vector, over allowed product rows."""
+    cols = service.columns
+    vectors = service.index.reconstruct(list(range(service.index.ntotal)))
+    vector_scores = vectors @ query
+    best = np.full(len(cols.price), -np.inf)
+    np.maximum.at(best, cols.vector_product, vector_scores)
+    best[~allowed_rows] = -np.inf
+    order = np.argsort(-best, kind="stable")[:k]
+    return [(int(r), float(best[r])) for r in order if np.isfinite(best[r])]
+
+
+def row_of(service: SearchService, sku: str) -> int:
+    return service.product_record(sku).row
+
+
+def assert_equal_to_brute_force(
+    service: SearchService,
+    result: SearchResult,
+    query: np.ndarray,
+    options: SearchOptions,
+    exclude: int | None = None,
+) -> None:
+    cols = service.columns
+    price_ok = np.ones(len(cols.price), bool)
+    if options.min_price is not None:
+        price_ok &= cols.price >= options.min_price
+    if options.max_price is not None:
+        price_ok &= cols.price <= options.max_price
+    if exclude is not None:
+        price_ok[exclude] = False
+    category_ok = np.ones(len(cols.price), bool)
+    if options.category is not None:
+        category_ok = cols.category_code == cols.categories.index(options.category)
+
+    def check(items: list, allowed: np.ndarray) -> None:
+        expected = brute_force(service, query, options.k, allowed)
+        assert [row_of(service, i.sku) for i in items] == [r for r, _ in expected]
+        np.testing.assert_allclose([i.score for i in items], [s for _, s in expected], atol=1e-5)
+
+    check(result.matches, price_ok & category_ok)
+    in_category = cols.category_code == cols.categories.index(result.category)
+    bounds = service.bundle.manifest.tier_bounds[result.category]
+    assert [t.name for t in result.tiers] == [b.name for b in bounds]
+    for tier, bound in zip(result.tiers, bounds, strict=True):
+        in_tier = np.array([bound.contains(p) for p in cols.price])
+        check(tier.items, price_ok & in_category & in_tier)
+        assert all(i.category == result.category and bound.contains(i.price) for i in tier.items)
+
+
+def random_query(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        SearchOptions(k=4),
+        SearchOptions(k=1),
+        SearchOptions(k=10, category="mug"),
+        SearchOptions(k=5, min_price=1000),
+        SearchOptions(k=5, max_price=800),
+        SearchOptions(k=6, category="lamp", min_price=300, max_price=3000),
+        SearchOptions(k=100),  # more than some tiers hold
+    ],
+)
+def test_results_equal_brute_force(service: SearchService, options: SearchOptions) -> None:
+    for seed in range(5):
+        query = random_query(seed)
+        result = service.search_vector(query, options)
+        assert_equal_to_brute_force(service, result, query, options)
+        assert result.category_source == ("request" if options.category else "predicted")
+
+
+def test_catalog_image_finds_itself_first(service: SearchService, synthetic_index: Path) -> None:
+    image = Image.open(synthetic_index.parent / "p3-0.png").convert("RGB")
+    result = service.search_image(image, SearchOptions(k=3))
+    assert result.matches[0].sku == "SKU003"
+    assert result.matches[0].score == pytest.approx(1.0, abs=1e-5)
+    assert result.category == CATEGORIES[3]  # SKU003's own category wins the vote
+    assert {"embed", "search", "total"} <= set(result.timings_ms)
+
+
+def test_similar_leaves_the_product_out(service: SearchService) -> None:
+    options = SearchOptions(k=5)
+    result = service.similar("SKU007", options)
+    record = service.product_record("SKU007")
+    assert result.category == record.category and result.category_source == "product"
+    every = [i.sku for i in result.matches] + [i.sku for t in result.tiers for i in t.items]
+    assert "SKU007" not in every
+    query = service.index.reconstruct(service.store.vector_ids_of(record.row)[:1])[0]
+    expected_options = SearchOptions(k=5, category=record.category)
+    assert_equal_to_brute_force(service, result, query, expected_options, exclude=record.row)
+
+
+def test_category_vote_is_score_weighted(service: SearchService) -> None:
+    product = service.product_record("SKU010")
+    query = service.index.reconstruct(service.store.vector_ids_of(product.row)[:1])[0]
+    assert service.search_vector(query, SearchOptions(k=2)).category == product.category
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (SearchOptions(k=0), "k must be"),
+        (SearchOptions(category="spaceship"), "unknown category"),
+        (SearchOptions(min_price=-1), "negative"),
+        (SearchOptions(min_price=500, max_price=100), "greater than"),
+    ],
+)
+def test_bad_options_are_rejected(service: SearchService, options: SearchOptions, message: str) -> None:
+    with pytest.raises(InvalidParameterError, match=message):
+        service.search_vector(random_query(0), options)
+
+
+def test_unknown_sku_is_not_found(service: SearchService) -> None:
+    with pytest.raises(NotFoundError):
+        service.product("NOPE")
+    with pytest.raises(NotFoundError):
+        service.similar("NOPE", SearchOptions())
+
+
+def test_text_search_uses_the_text_tower(service: SearchService) -> None:
+    result = service.search_text("red watch", SearchOptions(k=2))
+    assert len(result.matches) == 2
+    with pytest.raises(InvalidParameterError):
+        service.search_text("   ", SearchOptions())
+
+
+def test_an_index_is_refused_by_another_model(synthetic_index: Path, tiny_embedder: object) -> None:
+    with pytest.raises(ModelMismatchError, match="was built with model 'fake:hash'"):
+        SearchService.open(synthetic_index, tiny_embedder)  # type: ignore[arg-type]
+
+
+def test_similar_with_a_requested_category_says_so(service: SearchService) -> None:
+    other = next(c for c in CATEGORIES if c != service.product_record("SKU007").category)
+    result = service.similar("SKU007", SearchOptions(k=3, category=other))
+    assert (result.category, result.category_source) == (other, "request")
+    assert all(i.category == other for i in result.matches)
