@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from snapbuy.bundle import (
     BundleVersion,
     Manifest,
     open_current,
+    prune_versions,
     read_manifest,
     staged_version,
     write_current,
@@ -332,3 +335,22 @@ def test_check_model_refuses_another_model(tmp_path: Path, other: ModelIdentity)
     assert other.spec in info.value.message
     assert "snapbuy index" in info.value.message
     assert info.value.exit_code == 7
+
+
+def test_prune_versions_keeps_the_newest_and_the_live_one(tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    for name in ["20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb", "20260103T000000Z-cccccc"]:
+        (root / name).mkdir(parents=True)
+    write_current(root, "20260101T000000Z-aaaaaa")  # live, though oldest (e.g. a rollback)
+    fresh = root / f"{STAGING_PREFIX}20260104T000000Z-dddddd"
+    stale = root / f"{STAGING_PREFIX}20251231T000000Z-eeeeee"
+    fresh.mkdir()
+    stale.mkdir()
+    old = time.time() - 2 * 24 * 3600
+    os.utime(stale, (old, old))
+
+    removed = prune_versions(root, keep=1)
+
+    assert sorted(removed) == sorted(["20260102T000000Z-bbbbbb", stale.name])
+    left = sorted(p.name for p in root.iterdir() if p.is_dir())
+    assert left == sorted([fresh.name, "20260101T000000Z-aaaaaa", "20260103T000000Z-cccccc"])

@@ -214,3 +214,13 @@ def test_progress_is_reported_up_to_the_total(
     assert seen[-1] == (24, 24)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert len(seen) == 3  # 24 images in batches of 8
+
+
+def test_old_versions_are_pruned_after_publishing(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    root = tmp_path / "idx"
+    options = IndexingOptions(batch_size=8, keep_versions=2)
+    published = [build_index(catalog_copy, root, tiny_embedder, options).version for _ in range(3)]
+    assert versions(root) == sorted(published[1:])
+    assert open_current(root).manifest.version == published[-1]

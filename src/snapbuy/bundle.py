@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ MANIFEST_FILE = "manifest.json"
 VECTORS_FILE = "vectors.faiss"
 PRODUCTS_FILE = "products.sqlite"
 STAGING_PREFIX = ".staging-"
+# A staging folder this old belongs to a run that died (killed, power loss), not to one still going.
+STALE_STAGING_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -105,7 +108,8 @@ class BundleVersion:
 
 
 def new_version_name() -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    # Microseconds keep name order equal to creation order even for runs in the same second.
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
@@ -153,6 +157,26 @@ def staged_version(root: Path) -> Iterator[tuple[str, Path]]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def prune_versions(root: Path, keep: int) -> list[str]:
+    """Delete all but the newest `keep` versions (never the live one) and stale staging folders.
+    A server still reading a deleted version keeps working: open files outlive their names."""
+    live = (
+        (root / CURRENT_FILE).read_text(encoding="utf-8").strip() if (root / CURRENT_FILE).is_file() else None
+    )
+    # Version names start with a UTC timestamp, so name order is age order.
+    versions = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != live]
+    now = time.time()
+    doomed += [
+        p.name
+        for p in root.iterdir()
+        if p.name.startswith(STAGING_PREFIX) and now - p.stat().st_mtime > STALE_STAGING_SECONDS
+    ]
+    for name in doomed:
+        shutil.rmtree(root / name, ignore_errors=True)
+    return doomed
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

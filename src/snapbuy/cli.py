@@ -104,6 +104,9 @@ def index_command(
             "--tier-bounds", help="global price cut points, e.g. 500,2000 (default: per-category tertiles)"
         ),
     ] = None,
+    keep_versions: Annotated[
+        int, typer.Option("--keep-versions", min=1, help="index versions kept on disk, the new one included")
+    ] = 3,
 ) -> None:
     """Index a catalog feed into a new version of an index bundle and make it live."""
     from snapbuy.embed.openclip import load_embedder
@@ -121,6 +124,7 @@ def index_command(
         skip_invalid=skip_invalid,
         tier_cuts=cuts,
         decode_workers=settings.decode_workers,
+        keep_versions=keep_versions,
     )
     report = build_index(catalog, index, embedder, options, progress=ProgressPrinter("embedding"))
     typer.echo(

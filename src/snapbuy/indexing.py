@@ -17,6 +17,7 @@ from snapbuy.bundle import (
     PRODUCTS_FILE,
     VECTORS_FILE,
     Manifest,
+    prune_versions,
     staged_version,
     write_current,
     write_manifest,
@@ -44,6 +45,7 @@ class IndexingOptions:
     max_image_bytes: int = 50 * 1024 * 1024
     max_image_pixels: int = 100_000_000
     decode_workers: int = 2
+    keep_versions: int = 3  # older versions are deleted after a successful publish
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def build_index(
             ),
         )
     write_current(index_root, version)
+    prune_versions(index_root, options.keep_versions)
     final = index_root / version
     return IndexingReport(
         version=version,
