@@ -151,3 +151,30 @@ def test_serve_answers_a_photo_upload_with_tiers(server: str) -> None:
     assert garbage.status_code == 415
     assert garbage.json()["error"]["code"] == "unsupported_media_type"
     assert httpx.get(f"{server}/livez", timeout=5).status_code == 200
+
+
+@pytest.mark.slow
+def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
+    shop = tmp_path / "shop"
+    made = runner.invoke(app, ["demo-data", str(shop), "--products", "24", "--queries", "6", "--seed", "4"])
+    assert made.exit_code == 0, made.output
+    assert "24 SKUs" in made.output and (shop / "queries.csv").is_file()
+    model = tmp_path / "models" / "shop.pt"
+    trained = runner.invoke(
+        app,
+        ["train", str(shop / "catalog.csv"), "--out", str(model), "--minutes", "0.05", "--batch-size", "8"],
+    )
+    assert trained.exit_code == 0, trained.output
+    spec = f"{model.with_suffix('.json')}:{model}"
+    assert f"--model {spec}" in trained.output
+    index = tmp_path / "idx"
+    indexed = runner.invoke(app, ["index", str(shop / "catalog.csv"), "--index", str(index), "--model", spec])
+    assert indexed.exit_code == 0, indexed.output
+    results = tmp_path / "results"
+    evaluated = runner.invoke(
+        app, ["eval", str(shop / "queries.csv"), "--index", str(index), "--out", str(results)]
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "| group_recall@1 |" in evaluated.output
+    report = json.loads(next(results.glob("eval-*.json")).read_text())
+    assert report["queries"] == 6 and report["settings"]["model"] == spec

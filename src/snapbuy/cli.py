@@ -239,12 +239,15 @@ def serve_command(
     model: ModelOpt = None,
 ) -> None:
     """Serve the HTTP API (POST /v1/search, GET /v1/products/{sku}/similar, /readyz, ...)."""
+    _serve(index, _settings(index=index, host=host, port=port, model=model), model)
+
+
+def _serve(index: Path, settings: Settings, model: str | None) -> None:
     import uvicorn
 
     from snapbuy.api import create_app
     from snapbuy.loading import open_service
 
-    settings = _settings(index=index, host=host, port=port, model=model)
     # Load before binding the port: a bad index or missing weights is a clean error, not a dead server.
     service = open_service(index, settings, model)
     typer.echo(f"serving index {service.bundle.manifest.version} on http://{settings.host}:{settings.port}")
@@ -252,6 +255,132 @@ def serve_command(
         uvicorn.run(create_app(settings, service), host=settings.host, port=settings.port, log_level="info")
     finally:
         service.close()
+
+
+@app.command("demo-data")
+@reports_errors
+def demo_data_command(
+    out: Annotated[Path, typer.Argument(help="folder for catalog.csv, images/, queries/ and queries.csv")],
+    products: Annotated[int, typer.Option("--products", min=20, help="number of SKUs")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="same seed, same shop")] = 0,
+    queries: Annotated[
+        int | None, typer.Option("--queries", min=1, help="shopper photos (default: one per SKU)")
+    ] = None,
+) -> None:
+    """Generate the demo shop: a drawn catalog (NOK, 10 categories) and shopper photos with ground truth."""
+    from snapbuy.demo.generate import write_demo_data
+
+    report = write_demo_data(out, products, seed, queries, progress=ProgressPrinter("shopper photos"))
+    typer.echo(
+        f"wrote {report.products} SKUs in {report.groups} designs to {out / 'catalog.csv'} and "
+        f"{report.queries} shopper photos to {out / 'queries.csv'}"
+    )
+
+
+@app.command("train")
+@reports_errors
+def train_command(
+    catalog: Annotated[Path, typer.Argument(help="catalog feed whose images and titles to train on")],
+    out: Annotated[
+        Path, typer.Option("--out", help="checkpoint to write, e.g. models/shop.pt (+ shop.json config)")
+    ],
+    init: Annotated[
+        str | None, typer.Option("--init", help="start from this model spec's weights (fine-tuning)")
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", help="architecture for training from scratch (default: the demo's)"),
+    ] = None,
+    minutes: Annotated[float, typer.Option("--minutes", min=0.05, help="training time budget")] = 4.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="contrastive batch size")] = 128,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model."""
+    from snapbuy.train.trainer import TrainOptions, train
+
+    settings = _settings()
+    last = [0.0]
+
+    def tick(step: int, elapsed: float, loss: float) -> None:
+        if elapsed - last[0] >= 15:
+            last[0] = elapsed
+            typer.echo(f"step {step}, {elapsed:.0f} s, loss {loss:.3f}", err=True)
+
+    report = train(
+        catalog,
+        out,
+        init=init,
+        arch=arch,
+        models_dir=settings.models_dir,
+        allow_download=settings.allow_download,
+        options=TrainOptions(minutes=minutes, batch_size=batch_size, seed=seed),
+        progress=tick,
+    )
+    typer.echo(
+        f"trained {report.steps} steps in {report.seconds:.0f} s on {report.products} products "
+        f"(loss {report.first_loss:.2f} -> {report.last_loss:.2f}); use it with --model {report.spec}"
+    )
+
+
+@app.command("eval")
+@reports_errors
+def eval_command(
+    queries: Annotated[Path, typer.Argument(help="queries.csv: image,sku,item_group_id,category[,families]")],
+    index: IndexOpt,
+    out: Annotated[Path, typer.Option("--out", help="folder for the JSON and Markdown reports")] = Path(
+        "bench-results"
+    ),
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="evaluate only the first N photos")
+    ] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Retrieval quality on shopper photos with known answers: recall@1/@10, category accuracy, tiers."""
+    from datetime import UTC, datetime
+
+    from snapbuy.evaluation import evaluate, write_report
+    from snapbuy.loading import open_service
+
+    service = open_service(index, _settings(), model)
+    report = evaluate(service, queries, limit=limit, progress=ProgressPrinter("evaluating"))
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    json_path, md_path = write_report(report, out, f"eval-{stamp}")
+    typer.echo(report.to_markdown())
+    typer.echo(f"wrote {json_path} and {md_path}")
+
+
+@app.command("demo")
+@reports_errors
+def demo_command(
+    workdir: Annotated[Path, typer.Option("--workdir", help="where the demo shop is generated")] = Path(
+        "demo"
+    ),
+    products: Annotated[int, typer.Option("--products", min=20)] = 1000,
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.05, help="training budget for the demo model")
+    ] = 4.0,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="train even if a model for this shop exists")
+    ] = False,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")] = True,
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+) -> None:
+    """The offline demo: demo shop -> (train) -> index -> evaluate -> serve. Says which model and why."""
+    from snapbuy.demo.run import DemoOptions, run_demo, summary_lines
+
+    settings = _settings(host=host, port=port)
+    options = DemoOptions(
+        workdir=workdir, products=products, seed=seed, train_minutes=minutes, retrain=retrain
+    )
+    outcome = run_demo(settings, options, typer.echo)
+    for line in summary_lines(outcome):
+        typer.echo(line)
+    if serve:
+        photo = next(iter(sorted((workdir / "queries").glob("*.jpg"))), None)
+        typer.echo(f"try: curl -F image=@{photo} 'http://{settings.host}:{settings.port}/v1/search?k=3'")
+        _serve(options.index, settings, outcome.model_spec)
 
 
 @app.command("version")

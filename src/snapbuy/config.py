@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=32, ge=1)
     # Threads for image decoding during indexing.
     decode_workers: int = Field(default=2, ge=1)
+    # Square crops (fractions of the photo's shorter side) tried to find the product in a busy photo;
+    # [] embeds the photo alone (fastest). JSON in the environment, e.g. SNAPBUY_CROP_SCALES='[1.0, 0.6]'.
+    crop_scales: list[float] = Field(default_factory=lambda: [1.0, 0.7, 0.5])
 
 
 @lru_cache(maxsize=1)

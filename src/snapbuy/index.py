@@ -62,6 +62,12 @@ class VectorIndex:
     def reconstruct(self, vector_ids: list[int]) -> np.ndarray:
         return np.stack([self._index.reconstruct(int(i)) for i in vector_ids]).astype(np.float32)
 
+    def search_batch(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Unfiltered top-k for many query rows at once."""
+        q = np.ascontiguousarray(queries, dtype=np.float32)
+        scores, ids = self._index.search(q, max(1, min(k, self.ntotal)))
+        return scores, ids
+
     def search(
         self, query: np.ndarray, k: int, id_filter: IdFilter | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ def open_service(index_root: Path, settings: Settings, model_spec: str | None = 
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=settings.device, allow_download=settings.allow_download
     )
-    service = SearchService(embedder, bundle)
+    service = SearchService(embedder, bundle, settings.crop_scales)
     log.info(
         "loaded index %s (%d products) with model %s",
         bundle.manifest.version,

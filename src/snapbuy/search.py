@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.bundle import BundleVersion, open_current
+from snapbuy.crops import DEFAULT_CROP_SCALES, query_crops
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
 from snapbuy.index import IdFilter, VectorIndex
@@ -77,9 +79,13 @@ def _item(record: ProductRecord, score: float | None = None) -> SearchItem:
 
 
 class SearchService:
-    def __init__(self, embedder: Embedder, bundle: BundleVersion) -> None:
+    def __init__(
+        self, embedder: Embedder, bundle: BundleVersion, crop_scales: Sequence[float] = DEFAULT_CROP_SCALES
+    ) -> None:
+        """`crop_scales`: photo crops tried to find the product in clutter; empty = the photo alone."""
         bundle.check_model(embedder.identity)
         self.embedder = embedder
+        self.crop_scales = tuple(crop_scales)
         self.bundle = bundle
         self.index = VectorIndex.load(bundle.vectors_path)
         self.store = ProductStore(bundle.products_path)
@@ -92,8 +98,10 @@ class SearchService:
         self._category_range, self._tier_range = self._partition_ranges()
 
     @classmethod
-    def open(cls, index_root: Path, embedder: Embedder) -> SearchService:
-        return cls(embedder, open_current(index_root))
+    def open(
+        cls, index_root: Path, embedder: Embedder, crop_scales: Sequence[float] = DEFAULT_CROP_SCALES
+    ) -> SearchService:
+        return cls(embedder, open_current(index_root), crop_scales)
 
     def close(self) -> None:
         self.store.close()
@@ -128,8 +136,14 @@ class SearchService:
     # --- queries -------------------------------------------------------------------------------
 
     def embed_image(self, image: Image.Image) -> np.ndarray:
-        vector: np.ndarray = self.embedder.embed_images([image])[0]
-        return vector
+        """The query vector of a photo: of the photo and its crops, the one whose nearest catalog
+        vector is closest, so a small product in a busy scene is judged on its own pixels."""
+        candidates = query_crops(image, self.crop_scales) if self.crop_scales else [image]
+        vectors = self.embedder.embed_images(candidates)
+        if len(vectors) == 1:
+            return np.asarray(vectors[0])
+        best_scores, _ = self.index.search_batch(vectors, 1)
+        return np.asarray(vectors[int(np.argmax(best_scores[:, 0]))])
 
     def search_image(self, image: Image.Image, options: SearchOptions) -> SearchResult:
         started = time.perf_counter()

@@ -1,0 +1,117 @@
+"""`snapbuy demo-data`: write the demo shop (catalog.csv, images/) and shopper photos (queries/,
+queries.csv with ground truth). Deterministic by seed, whatever the number of worker processes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from snapbuy.demo.photos import FAMILIES, encode_jpeg, phone_size, shopper_photo, studio_shot
+from snapbuy.demo.shop import PALETTE, DemoProduct, generate_products
+from snapbuy.demo.sprites import draw_sprite
+
+CATALOG_FILE = "catalog.csv"
+QUERIES_FILE = "queries.csv"
+# How often each family is applied to a shopper photo; placement (off-centre, 25-80 %) is always on.
+FAMILY_RATES = {
+    "clutter": 0.9,
+    "distractors": 0.9,
+    "placement": 1.0,
+    "rotation": 0.7,
+    "perspective": 0.5,
+    "colour_cast": 0.7,
+    "blur": 0.5,
+    "noise": 0.5,
+    "jpeg": 0.4,
+    "occlusion": 0.4,
+}
+SIDEWAYS_RATE = 0.2
+CATALOG_FIELDS = ["id", "title", "price", "brand", "product_type", "item_group_id", "image_link", "link"]
+QUERY_FIELDS = ["image", "sku", "item_group_id", "category", "families", "exif_orientation", "lookalike_of"]
+
+
+@dataclass(frozen=True)
+class DemoDataReport:
+    folder: Path
+    products: int
+    groups: int
+    queries: int
+
+
+def _query_job(args: tuple[int, int, DemoProduct, Path]) -> dict[str, str]:
+    seed, index, product, folder = args
+    rng = random.Random(seed * 1_000_003 + index)  # one stream per photo: same output in any worker
+    families = frozenset(f for f in FAMILIES if rng.random() < FAMILY_RATES[f])
+    sideways = rng.choice((6, 8)) if rng.random() < SIDEWAYS_RATE else None
+    sprite = draw_sprite(product.design, PALETTE[product.colour])
+    photo = shopper_photo(sprite, rng, phone_size(rng), families)
+    name = f"q{index:05d}.jpg"
+    (folder / name).write_bytes(encode_jpeg(photo, rng, families, sideways))
+    return {
+        "image": f"queries/{name}",
+        "sku": product.sku,
+        "item_group_id": product.group,
+        "category": product.category,
+        "families": " ".join(sorted(families)),
+        "exif_orientation": str(sideways or 1),
+        "lookalike_of": product.lookalike_of or "",
+    }
+
+
+def _write_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def write_demo_data(
+    out: Path,
+    n_products: int = 1000,
+    seed: int = 0,
+    n_queries: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DemoDataReport:
+    """Write the shop into `out` (replacing an earlier demo shop there); one query per SKU by default."""
+    products = generate_products(n_products, seed)
+    for sub in ("images", "queries"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+        (out / sub).mkdir(parents=True)
+    rows = []
+    for product in products:
+        name = f"images/{product.sku.lower()}.jpg"
+        studio_shot(draw_sprite(product.design, PALETTE[product.colour])).save(out / name, quality=92)
+        rows.append(
+            {
+                "id": product.sku,
+                "title": product.title,
+                "price": f"{product.price:.2f} NOK",
+                "brand": product.brand,
+                "product_type": product.category,
+                "item_group_id": product.group,
+                "image_link": name,
+                "link": f"https://demo.snapbuy.invalid/p/{product.sku.lower()}",
+            }
+        )
+    _write_csv(out / CATALOG_FILE, CATALOG_FIELDS, rows)
+
+    count = len(products) if n_queries is None else n_queries
+    order = random.Random(seed).sample(range(len(products)), len(products))
+    jobs = [(seed, i, products[order[i % len(products)]], out / "queries") for i in range(count)]
+    queries: list[dict[str, str]] = []
+    with ProcessPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        for row in pool.map(_query_job, jobs, chunksize=16):
+            queries.append(row)
+            if progress is not None and (len(queries) % 100 == 0 or len(queries) == count):
+                progress(len(queries), count)
+    _write_csv(out / QUERIES_FILE, QUERY_FIELDS, queries)
+    return DemoDataReport(out, len(products), len({p.group for p in products}), len(queries))

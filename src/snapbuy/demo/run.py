@@ -1,0 +1,142 @@
+"""`snapbuy demo`: show snapbuy doing its real job on a fresh, offline machine.
+
+With the product's default weights in models/ it uses them. Otherwise it generates the demo shop,
+trains the demo model on it (a few minutes on 2 CPU cores), and uses that. Either way it indexes
+the shop, evaluates on held-out shopper photos, prints a short report, and (optionally) serves."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from snapbuy.bundle import open_current
+from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
+from snapbuy.embed.openclip import load_embedder
+from snapbuy.embed.spec import parse_model_spec
+from snapbuy.embed.weights import resolve_pretrained_tag
+from snapbuy.errors import WeightsUnavailableError
+from snapbuy.evaluation import EvalReport, evaluate, write_report
+from snapbuy.indexing import IndexingOptions, build_index
+from snapbuy.search import SearchService
+from snapbuy.train.trainer import TrainOptions, train
+
+log = logging.getLogger(__name__)
+Say = Callable[[str], None]
+
+# The issue's floors on the demo's own held-out shopper photos.
+FLOORS = {"group_recall@1": 0.85, "sku_recall@10": 0.95, "category_accuracy": 0.95}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    workdir: Path = Path("demo")
+    index: Path = Path("indexes/demo")
+    model_name: str = "demo-clip.pt"  # written into settings.models_dir
+    results: Path = Path("bench-results")
+    products: int = 1000
+    seed: int = 0
+    train_minutes: float = 4.0
+    retrain: bool = False
+
+
+@dataclass
+class DemoOutcome:
+    model_spec: str
+    reason: str
+    report: EvalReport
+    report_paths: tuple[Path, Path]
+    seconds: float
+
+
+def choose_model(settings: Settings) -> tuple[str | None, str]:
+    """(spec, reason): the default pretrained model when its weights are here, else None."""
+    spec = parse_model_spec(DEFAULT_MODEL_SPEC)
+    try:
+        path = resolve_pretrained_tag(spec, settings.models_dir, allow_download=False)
+    except WeightsUnavailableError:
+        return None, (
+            f"the product default {DEFAULT_MODEL_SPEC} has no weights in {settings.models_dir}/ "
+            "(see models/README.md), so the demo trains its own model on the demo shop"
+        )
+    return DEFAULT_MODEL_SPEC, f"the product default {DEFAULT_MODEL_SPEC} weights are in {path}"
+
+
+def _trained_on(checkpoint: Path, catalog_sha: str) -> bool:
+    """True when `checkpoint` exists and was trained on exactly this catalog file."""
+    if not checkpoint.is_file() or not checkpoint.with_suffix(".json").is_file():
+        return False
+    try:
+        meta = torch.load(checkpoint, map_location="cpu", weights_only=True).get("snapbuy_training", {})
+    except Exception:  # unreadable or foreign checkpoint: train a fresh one
+        return False
+    return bool(meta.get("catalog_sha256") == catalog_sha)
+
+
+def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
+    from snapbuy.catalog import read_catalog
+    from snapbuy.demo.generate import CATALOG_FILE, QUERIES_FILE, write_demo_data
+
+    started = time.perf_counter()
+    model_out = settings.models_dir / options.model_name
+    spec, reason = choose_model(settings)
+    say(f"demo shop: generating {options.products} products and shopper photos in {options.workdir}/")
+    data = write_demo_data(options.workdir, options.products, options.seed)
+    catalog = options.workdir / CATALOG_FILE
+    say(f"  {data.products} SKUs in {data.groups} designs, {data.queries} shopper photos")
+    if spec is None:
+        sha = read_catalog(catalog).sha256
+        if not options.retrain and _trained_on(model_out, sha):
+            reason += f"; {model_out} was already trained on this shop and is reused"
+        else:
+            say(f"training the demo model for {options.train_minutes:g} min (model: {reason})")
+            last = [0.0]
+
+            def tick(step: int, elapsed: float, loss: float) -> None:
+                if elapsed - last[0] >= 30:
+                    last[0] = elapsed
+                    say(f"  step {step}, {elapsed:.0f} s, loss {loss:.3f}")
+
+            report = train(
+                catalog,
+                model_out,
+                options=TrainOptions(minutes=options.train_minutes, seed=options.seed),
+                catalog_sha256=sha,
+                progress=tick,
+            )
+            say(
+                f"  trained {report.steps} steps in {report.seconds:.0f} s, "
+                f"loss {report.first_loss:.2f} -> {report.last_loss:.2f}"
+            )
+        spec = f"{model_out.with_suffix('.json')}:{model_out}"
+    say(f"model: {spec} ({reason})")
+    embedder = load_embedder(
+        spec, models_dir=settings.models_dir, device=settings.device, allow_download=False
+    )
+    indexed = build_index(catalog, options.index, embedder, IndexingOptions(batch_size=settings.batch_size))
+    say(f"indexed {indexed.products} products into {indexed.path}")
+    service = SearchService(embedder, open_current(options.index), settings.crop_scales)
+    try:
+        result = evaluate(service, options.workdir / QUERIES_FILE)
+    finally:
+        service.close()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = write_report(result, options.results, f"demo-eval-{stamp}")
+    return DemoOutcome(spec, reason, result, paths, time.perf_counter() - started)
+
+
+def summary_lines(outcome: DemoOutcome) -> list[str]:
+    m = outcome.report.metrics
+    lines = [f"evaluation on {outcome.report.queries} held-out shopper photos:"]
+    for name, value in m.items():
+        floor = FLOORS.get(name)
+        mark = "" if floor is None else (f"  (floor {floor}: {'met' if value >= floor else 'NOT met'})")
+        lines.append(f"  {name:<18} {value:.3f}{mark}")
+    lines.append(f"  latency per photo: median {outcome.report.latency_ms['p50']:.0f} ms")
+    lines.append(f"report: {outcome.report_paths[1]} (and .json); whole demo took {outcome.seconds:.0f} s")
+    return lines

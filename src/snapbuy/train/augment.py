@@ -1,0 +1,122 @@
+"""Fresh shopper-photo-like training views every step, made with batched tensor operations.
+
+A fixed handful of pre-rendered views per product gets memorised within minutes; here each step
+warps every product's cut-out sprite (scale, position, tilt, mirror), composites it onto a random
+cluttered scene, may put an occluder over its edge, and shifts colour and focus. Only the
+training families are used: perspective, sensor noise and JPEG artefacts stay held out."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from snapbuy.demo.photos import scene
+from snapbuy.train.views import cut_out
+
+# Fraction of the view the product spans: query-time crops show it large, but not always whole.
+SCALE_RANGE = (0.4, 1.0)
+MAX_TILT_DEGREES = 25.0
+OCCLUSION_RATE = 0.4
+BLUR_RATE = 0.5
+# Scenes are drawn at twice the view size and each use takes a random zoomed, turned, mirrored and
+# recoloured window of one: with a fixed few hundred backgrounds the model learns to subtract those
+# particular scenes and then fails on every new one.
+BACKGROUNDS = 1024
+BACKGROUND_OVERSAMPLE = 2
+
+
+def sprite_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """[4, size, size] float RGBA in [0, 1]: the product cut out, tight-cropped, centred in a square."""
+    sprite = cut_out(image)
+    box = sprite.getbbox() or (0, 0, sprite.width, sprite.height)
+    sprite = sprite.crop(box)
+    side = max(sprite.size)
+    square = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    square.paste(sprite, ((side - sprite.width) // 2, (side - sprite.height) // 2))
+    square = square.resize((size, size), Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.asarray(square, dtype=np.float32) / 255.0).permute(2, 0, 1)
+
+
+def scene_tensors(count: int, size: int, rng: random.Random) -> torch.Tensor:
+    """[count, 3, size, size] cluttered scenes with distractor objects, in [0, 1]."""
+    scenes = [np.asarray(scene(rng, (size, size)), dtype=np.float32) / 255.0 for _ in range(count)]
+    return torch.from_numpy(np.stack(scenes)).permute(0, 3, 1, 2).contiguous()
+
+
+class ViewSynthesizer:
+    def __init__(self, sprites: torch.Tensor, backgrounds: torch.Tensor, seed: int) -> None:
+        self.sprites = sprites  # [N, 4, S, S]
+        self.backgrounds = backgrounds  # [M, 3, S, S]
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _uniform(self, n: int, lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=self.generator)
+
+    def _warp(self, rgba: torch.Tensor, scale: torch.Tensor, mirror: bool = True) -> torch.Tensor:
+        """Place each sprite at `scale` of the view, tilted and shifted, via one affine grid sample."""
+        n = rgba.shape[0]
+        angle = self._uniform(n, -MAX_TILT_DEGREES, MAX_TILT_DEGREES) * math.pi / 180
+        flip = (
+            torch.where(torch.rand(n, generator=self.generator) < 0.5, -1.0, 1.0) if mirror else torch.ones(n)
+        )
+        slack = (1 - scale).clamp(min=0.05)
+        shift_x, shift_y = self._uniform(n, -1, 1) * slack, self._uniform(n, -1, 1) * slack
+        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+        # affine_grid maps output coordinates to input ones: the inverse of the placement.
+        theta = torch.stack(
+            [
+                torch.stack([cos * flip, -sin * flip, -(cos * shift_x - sin * shift_y) * flip], dim=1),
+                torch.stack([sin, cos, -(sin * shift_x + cos * shift_y)], dim=1),
+            ],
+            dim=1,
+        )
+        grid = F.affine_grid(theta, list(rgba.shape), align_corners=False)
+        return F.grid_sample(rgba, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    def __call__(self, idx: torch.Tensor) -> torch.Tensor:
+        """[B, 3, S, S] views in [0, 1] of the products `idx`."""
+        n = len(idx)
+        background = self._background(n, self.sprites.shape[-1])
+        product = self._warp(self.sprites[idx], self._uniform(n, *SCALE_RANGE))
+        alpha = product[:, 3:4]
+        view = alpha * product[:, :3] + (1 - alpha) * background
+        view = self._occlude(view)
+        view = self._colour_and_focus(view)
+        return view.clamp(0, 1)
+
+    def _background(self, n: int, size: int) -> torch.Tensor:
+        pick = torch.randint(0, len(self.backgrounds), (n,), generator=self.generator)
+        scenes = self.backgrounds[pick]
+        angle = self._uniform(n, 0, 2 * math.pi)
+        zoom = self._uniform(n, 0.35, 0.8)  # the window's side as a fraction of the scene's
+        cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
+        shift_x, shift_y = self._uniform(n, -1, 1) * (1 - zoom), self._uniform(n, -1, 1) * (1 - zoom)
+        theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
+        grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
+        window = F.grid_sample(scenes, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        order = torch.argsort(torch.rand(n, 3, generator=self.generator), dim=1)  # shuffle colour channels
+        return torch.gather(window, 1, order.view(n, 3, 1, 1).expand(-1, -1, size, size))
+
+    def _occlude(self, view: torch.Tensor) -> torch.Tensor:
+        """Another product's silhouette in a flat colour over part of some views."""
+        n = view.shape[0]
+        other = self.sprites[torch.randint(0, len(self.sprites), (n,), generator=self.generator)]
+        mask = self._warp(other, self._uniform(n, 0.3, 0.6))[:, 3:4]
+        mask = mask * (torch.rand(n, 1, 1, 1, generator=self.generator) < OCCLUSION_RATE)
+        colour = torch.rand(n, 3, 1, 1, generator=self.generator)
+        return mask * colour + (1 - mask) * view
+
+    def _colour_and_focus(self, view: torch.Tensor) -> torch.Tensor:
+        n = view.shape[0]
+        gains = self._uniform(n * 3, 0.85, 1.15).view(n, 3, 1, 1) * self._uniform(n, 0.75, 1.2).view(
+            n, 1, 1, 1
+        )
+        view = view * gains + self._uniform(n, -0.06, 0.06).view(n, 1, 1, 1)
+        blurred = F.avg_pool2d(view, 3, stride=1, padding=1, count_include_pad=False)
+        blur = (torch.rand(n, 1, 1, 1, generator=self.generator) < BLUR_RATE).float()
+        return blur * blurred + (1 - blur) * view

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import io
+import random
+
+import numpy as np
+from PIL import Image
+
+from snapbuy.demo.photos import (
+    FAMILIES,
+    HELD_OUT_FROM_TRAINING,
+    TRAINING_FAMILIES,
+    encode_jpeg,
+    phone_size,
+    shopper_photo,
+    studio_shot,
+)
+from snapbuy.demo.shop import PALETTE, generate_products
+from snapbuy.demo.sprites import draw_sprite
+from snapbuy.imaging import decode_image
+
+
+def sprite() -> Image.Image:
+    product = generate_products(40, seed=2)[0]
+    return draw_sprite(product.design, PALETTE[product.colour])
+
+
+def test_training_families_leave_some_out() -> None:
+    assert HELD_OUT_FROM_TRAINING and HELD_OUT_FROM_TRAINING <= FAMILIES
+    assert not TRAINING_FAMILIES & HELD_OUT_FROM_TRAINING
+
+
+def test_phone_sizes_are_portrait_and_1000_to_1600_px() -> None:
+    rng = random.Random(0)
+    for _ in range(50):
+        w, h = phone_size(rng)
+        assert w < h and 1000 <= h <= 1600
+
+
+def test_photo_is_deterministic_for_a_seed() -> None:
+    a = shopper_photo(sprite(), random.Random(3), (300, 400))
+    b = shopper_photo(sprite(), random.Random(3), (300, 400))
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_families_change_the_photo() -> None:
+    plain = np.asarray(shopper_photo(sprite(), random.Random(1), (300, 400), frozenset()))
+    busy = np.asarray(shopper_photo(sprite(), random.Random(1), (300, 400), FAMILIES))
+    corner = plain[:20, :20].reshape(-1, 3)
+    assert (corner == corner[0]).all()  # no clutter: a plain background
+    assert busy.std() > plain.std() * 0.5 and not np.array_equal(plain, busy)
+
+
+def test_sideways_jpeg_carries_exif_that_turns_it_upright() -> None:
+    photo = shopper_photo(sprite(), random.Random(4), (300, 400), frozenset({"clutter"}))
+    data = encode_jpeg(photo, random.Random(4), frozenset(), sideways=6)
+    stored = Image.open(io.BytesIO(data))
+    assert stored.size == (400, 300)  # pixels lie on their side
+    upright = decode_image(data, max_bytes=10**7, max_pixels=10**8)
+    assert upright.size == (300, 400)
+    diff = np.abs(np.asarray(upright, dtype=int) - np.asarray(photo, dtype=int)).mean()
+    assert diff < 4  # only JPEG loss
+
+
+def test_jpeg_family_compresses_harder() -> None:
+    photo = shopper_photo(sprite(), random.Random(5), (600, 800))
+    clean = encode_jpeg(photo, random.Random(0), frozenset(), None)
+    rough = encode_jpeg(photo, random.Random(0), frozenset({"jpeg"}), None)
+    assert len(rough) < len(clean)
+
+
+def test_studio_shot_is_the_product_on_a_plain_background() -> None:
+    shot = np.asarray(studio_shot(sprite()))
+    assert shot.shape == (256, 256, 3)
+    assert tuple(shot[0, 0]) == (250, 250, 250)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from snapbuy.cli import app
+from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
+from snapbuy.demo.run import choose_model
+
+
+def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> None:
+    spec, reason = choose_model(Settings(models_dir=tmp_path))
+    assert spec is None and "trains its own model" in reason
+    (tmp_path / "ViT-B-32_laion2b_s34b_b79k.safetensors").write_bytes(b"weights")
+    spec, reason = choose_model(Settings(models_dir=tmp_path))
+    assert spec == DEFAULT_MODEL_SPEC and "weights are in" in reason
+
+
+def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SNAPBUY_MODELS_DIR", str(tmp_path / "models"))
+    from snapbuy.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["demo", "--products", "30", "--minutes", "0.1", "--no-serve"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "trains its own model" in result.output
+    assert "demo-clip.json:" in result.output and "demo-clip.pt (" in result.output
+    assert "group_recall@1" in result.output and "floor 0.85" in result.output
+    assert (tmp_path / "models" / "demo-clip.pt").is_file()
+    assert list((tmp_path / "bench-results").glob("demo-eval-*.md"))
+    # A second run reuses the model trained on the same shop instead of training again.
+    again = CliRunner().invoke(app, ["demo", "--products", "30", "--minutes", "0.1", "--no-serve"])
+    assert again.exit_code == 0, again.output
+    assert "already trained on this shop" in again.output

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from snapbuy.crops import DEFAULT_CROP_SCALES, crop_boxes, query_crops
+
+
+def covered(boxes: list[tuple[int, int, int, int]], size: tuple[int, int]) -> bool:
+    w, h = size
+    return all(
+        any(x0 <= x < x1 and y0 <= y < y1 for x0, y0, x1, y1 in boxes)
+        for x in range(0, w, 7)
+        for y in range(0, h, 7)
+    )
+
+
+@pytest.mark.parametrize("size", [(1200, 1600), (900, 1600), (1600, 1200), (500, 500)])
+def test_every_scale_tiles_the_whole_photo_with_squares(size: tuple[int, int]) -> None:
+    for scale in DEFAULT_CROP_SCALES:
+        boxes = crop_boxes(size, [scale])
+        side = round(min(size) * scale)
+        assert all(x1 - x0 == side and y1 - y0 == side for x0, y0, x1, y1 in boxes)
+        assert all(x0 >= 0 and y0 >= 0 and x1 <= size[0] and y1 <= size[1] for x0, y0, x1, y1 in boxes)
+        assert covered(boxes, size)
+
+
+def test_neighbouring_crops_overlap_by_about_half() -> None:
+    boxes = crop_boxes((1000, 1000), [0.5])
+    xs = sorted({b[0] for b in boxes})
+    assert xs == [0, 250, 500]
+    assert len(boxes) == 9
+
+
+def test_query_crops_start_with_the_whole_photo() -> None:
+    photo = Image.new("RGB", (300, 400))
+    crops = query_crops(photo, [1.0, 0.5])
+    assert crops[0] is photo
+    assert len(crops) == 1 + len(crop_boxes((300, 400), [1.0, 0.5]))
+    assert query_crops(photo, []) == [photo]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import random
+
+import torch
+from PIL import Image, ImageDraw
+
+from snapbuy.train.augment import ViewSynthesizer, scene_tensors, sprite_tensor
+
+
+def product(colour: tuple[int, int, int]) -> Image.Image:
+    image = Image.new("RGB", (128, 128), (250, 250, 250))
+    ImageDraw.Draw(image).rectangle((30, 20, 90, 110), fill=colour)
+    return image
+
+
+def synthesizer(seed: int) -> ViewSynthesizer:
+    sprites = torch.stack([sprite_tensor(product(c), 32) for c in [(200, 20, 20), (20, 20, 200)]])
+    return ViewSynthesizer(sprites, scene_tensors(8, 32, random.Random(0)), seed)
+
+
+def test_sprite_is_tight_square_rgba() -> None:
+    sprite = sprite_tensor(product((10, 200, 10)), 32)
+    assert sprite.shape == (4, 32, 32)
+    assert sprite[3].max() == 1.0 and sprite[3, 0, 0] == 0.0
+    # Tight crop: the product (taller than wide) spans the full height.
+    assert sprite[3, 1:-1, 16].min() > 0.9  # (the outermost pixels are the softened edge)
+
+
+def test_views_are_fresh_each_call_and_reproducible_by_seed() -> None:
+    idx = torch.tensor([0, 1, 0, 1])
+    a, b = synthesizer(1), synthesizer(1)
+    first = a(idx)
+    assert first.shape == (4, 3, 32, 32) and first.min() >= 0 and first.max() <= 1
+    assert torch.equal(first, b(idx))  # same seed, same views
+    assert not torch.equal(first, a(idx))  # next call: new views
+
+
+def test_views_show_the_product() -> None:
+    views = synthesizer(2)(torch.zeros(64, dtype=torch.long))  # the red product, 64 times
+    red = (views[:, 0] > views[:, 2] + 0.3).float().mean(dim=(1, 2))
+    assert (red > 0.05).float().mean() > 0.8  # almost every view has a clearly red region
