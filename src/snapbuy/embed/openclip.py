@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,48 +117,72 @@ def build_model(model_cfg: dict[str, Any], checkpoint: Path | None) -> Any:
     return model
 
 
+@dataclass
+class LoadedModel:
+    """An open_clip model with the preprocessing and tokenizer that belong to it."""
+
+    model: Any
+    model_cfg: dict[str, Any]
+    architecture: str
+    weights: str
+    preprocessing: dict[str, Any]  # image_size, mean, std, interpolation, resize_mode
+    transform: Any  # PIL image -> normalised tensor, as at inference
+    tokenizer: Any
+
+
+def load_model(spec: ModelSpec, *, models_dir: Path, allow_download: bool = False) -> LoadedModel:
+    """One factory for inference and training, so model and preprocessing never drift apart."""
+    import open_clip
+
+    model_cfg, preprocess_overrides, arch_id = load_architecture(spec)
+    checkpoint, weights_id, tag_cfg = resolve_weights(spec, models_dir, allow_download)
+    if tag_cfg.get("quick_gelu"):
+        model_cfg["quick_gelu"] = True
+    model = build_model(model_cfg, checkpoint)
+    pre = {**tag_cfg, **preprocess_overrides}
+    image_size = model.visual.image_size
+    preprocessing: dict[str, Any] = {
+        "image_size": list(image_size) if isinstance(image_size, tuple) else [image_size, image_size],
+        "mean": list(pre.get("mean", open_clip.OPENAI_DATASET_MEAN)),
+        "std": list(pre.get("std", open_clip.OPENAI_DATASET_STD)),
+        "interpolation": pre.get("interpolation", "bicubic"),
+        "resize_mode": pre.get("resize_mode", "shortest"),
+    }
+    transform = open_clip.image_transform(
+        image_size,
+        is_train=False,
+        mean=tuple(preprocessing["mean"]),
+        std=tuple(preprocessing["std"]),
+        resize_mode=preprocessing["resize_mode"],
+        interpolation=preprocessing["interpolation"],
+    )
+    text_cfg = model_cfg.get("text_cfg", {})
+    if "hf_tokenizer_name" in text_cfg:
+        tokenizer: Any = open_clip.HFTokenizer(
+            text_cfg["hf_tokenizer_name"], context_length=model.context_length
+        )
+    else:
+        tokenizer = open_clip.SimpleTokenizer(context_length=model.context_length)
+    return LoadedModel(model, model_cfg, arch_id, weights_id, preprocessing, transform, tokenizer)
+
+
 class OpenClipEmbedder:
     """Embedder backed by an open_clip model; one lock so concurrent requests don't oversubscribe cores."""
 
     def __init__(
         self, spec: ModelSpec, *, models_dir: Path, device: str = "cpu", allow_download: bool = False
     ):
-        import open_clip
-
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ConfigError(f"device {device!r} requested but no CUDA GPU is available; use --device cpu")
-        model_cfg, preprocess_overrides, arch_id = load_architecture(spec)
-        checkpoint, weights_id, tag_cfg = resolve_weights(spec, models_dir, allow_download)
-        if tag_cfg.get("quick_gelu"):
-            model_cfg["quick_gelu"] = True
-        self._model: Any = build_model(model_cfg, checkpoint).to(device)
+        loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
+        self._model: Any = loaded.model.to(device)
         self._device = torch.device(device)
-        pre = {**tag_cfg, **preprocess_overrides}
-        image_size = self._model.visual.image_size
-        self._preprocessing: dict[str, Any] = {
-            "image_size": list(image_size) if isinstance(image_size, tuple) else [image_size, image_size],
-            "mean": list(pre.get("mean", open_clip.OPENAI_DATASET_MEAN)),
-            "std": list(pre.get("std", open_clip.OPENAI_DATASET_STD)),
-            "interpolation": pre.get("interpolation", "bicubic"),
-            "resize_mode": pre.get("resize_mode", "shortest"),
-        }
-        self._preprocess: Any = open_clip.image_transform(
-            image_size,
-            is_train=False,
-            mean=tuple(self._preprocessing["mean"]),
-            std=tuple(self._preprocessing["std"]),
-            resize_mode=self._preprocessing["resize_mode"],
-            interpolation=self._preprocessing["interpolation"],
+        self._preprocess: Any = loaded.transform
+        self._tokenizer: Any = loaded.tokenizer
+        dim = int(loaded.model_cfg["embed_dim"])
+        self._identity = ModelIdentity(
+            spec.text, loaded.architecture, loaded.weights, dim, loaded.preprocessing
         )
-        text_cfg = model_cfg.get("text_cfg", {})
-        if "hf_tokenizer_name" in text_cfg:
-            self._tokenizer: Any = open_clip.HFTokenizer(
-                text_cfg["hf_tokenizer_name"], context_length=self._model.context_length
-            )
-        else:
-            self._tokenizer = open_clip.SimpleTokenizer(context_length=self._model.context_length)
-        dim = int(model_cfg["embed_dim"])
-        self._identity = ModelIdentity(spec.text, arch_id, weights_id, dim, self._preprocessing)
         self._lock = threading.Lock()
         if spec.is_random:
             log.warning(RANDOM_WEIGHTS_WARNING, spec.text)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from snapbuy import __version__
 from snapbuy.catalog import read_catalog
 from snapbuy.demo.photos import HELD_OUT_FROM_TRAINING, TRAINING_FAMILIES
-from snapbuy.embed.openclip import build_model, load_architecture, resolve_weights
+from snapbuy.embed.openclip import load_model
 from snapbuy.embed.spec import ModelSpec, parse_model_spec
 from snapbuy.errors import InvalidParameterError, SnapbuyError
 from snapbuy.imaging import load_image_file
@@ -116,6 +116,11 @@ def _catalog_bank(model: Any, catalog_images: torch.Tensor, batch: int) -> torch
     return torch.cat(parts)
 
 
+def _preprocess_cfg(preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """open_clip's preprocess_cfg keys (image size comes from the model config itself)."""
+    return {k: v for k, v in preprocessing.items() if k != "image_size"}
+
+
 def _lr_at(progress: float, options: TrainOptions) -> float:
     """Linear warm-up, then cosine decay over the time budget."""
     if progress < options.warmup_fraction:
@@ -149,7 +154,6 @@ def train(
 ) -> TrainReport:
     """Train, then write `out` (checkpoint) and `out` with .json (its open_clip config) so that
     the model spec `<out>.json:<out>` loads it."""
-    import open_clip
     from open_clip.loss import ClipLoss
 
     options = options or TrainOptions()
@@ -159,28 +163,13 @@ def train(
     if options.threads:
         torch.set_num_threads(options.threads)
     spec = _init_spec(init, arch)
-    model_cfg, preprocess_overrides, _ = load_architecture(spec)
-    checkpoint, weights_id, tag_cfg = resolve_weights(spec, models_dir, allow_download)
-    model = build_model(model_cfg, checkpoint)
-    preprocess = {
-        "mean": list(tag_cfg.get("mean", preprocess_overrides.get("mean", open_clip.OPENAI_DATASET_MEAN))),
-        "std": list(tag_cfg.get("std", preprocess_overrides.get("std", open_clip.OPENAI_DATASET_STD))),
-        "interpolation": tag_cfg.get("interpolation", preprocess_overrides.get("interpolation", "bicubic")),
-        "resize_mode": tag_cfg.get("resize_mode", preprocess_overrides.get("resize_mode", "shortest")),
-    }
-    image_size = model.visual.image_size
-    size = image_size[0] if isinstance(image_size, tuple) else int(image_size)
-    transform = open_clip.image_transform(
-        size,
-        is_train=False,
-        mean=tuple(preprocess["mean"]),
-        std=tuple(preprocess["std"]),
-        resize_mode=preprocess["resize_mode"],
-        interpolation=preprocess["interpolation"],
-    )
-    tokenizer = open_clip.SimpleTokenizer(context_length=model.context_length)
+    loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
+    model, preprocess = loaded.model, loaded.preprocessing
+    size = int(preprocess["image_size"][0])
     prep_started = time.perf_counter()
-    catalog_images, sprites, tokens, titles = _prepare(catalog_path, transform, tokenizer, options, size)
+    catalog_images, sprites, tokens, titles = _prepare(
+        catalog_path, loaded.transform, loaded.tokenizer, options, size
+    )
     backgrounds = scene_tensors(BACKGROUNDS, size * BACKGROUND_OVERSAMPLE, random.Random(options.seed))
     synthesize = ViewSynthesizer(sprites, backgrounds, options.seed)
     log.info("prepared %d products in %.1f s", len(titles), time.perf_counter() - prep_started)
@@ -250,7 +239,7 @@ def train(
         "catalog_sha256": catalog_sha256 or read_catalog(catalog_path, skip_invalid=True).sha256,
         "catalog_products": n,
         "init": init or f"from scratch ({spec.arch}, random init seed {options.seed})",
-        "init_weights": weights_id,
+        "init_weights": loaded.weights,
         "loss": "open_clip ClipLoss: catalog image <-> title, catalog image <-> shopper-photo view",
         "training_view_families": sorted(TRAINING_FAMILIES),
         "held_out_families": sorted(HELD_OUT_FROM_TRAINING),
@@ -265,7 +254,9 @@ def train(
     _atomic_write(
         config_path,
         lambda fh: fh.write(
-            json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}, indent=2).encode()
+            json.dumps(
+                {"model_cfg": loaded.model_cfg, "preprocess_cfg": _preprocess_cfg(preprocess)}, indent=2
+            ).encode()
         ),
     )
     _atomic_write(
