@@ -296,16 +296,9 @@ def train_command(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model."""
-    from snapbuy.train.trainer import TrainOptions, train
+    from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
     settings = _settings()
-    last = [0.0]
-
-    def tick(step: int, elapsed: float, loss: float) -> None:
-        if elapsed - last[0] >= 15:
-            last[0] = elapsed
-            typer.echo(f"step {step}, {elapsed:.0f} s, loss {loss:.3f}", err=True)
-
     report = train(
         catalog,
         out,
@@ -314,7 +307,7 @@ def train_command(
         models_dir=settings.models_dir,
         allow_download=settings.allow_download,
         options=TrainOptions(minutes=minutes, batch_size=batch_size, seed=seed),
-        progress=tick,
+        progress=StepPrinter(lambda line: typer.echo(line, err=True), every=15),
     )
     typer.echo(
         f"trained {report.steps} steps in {report.seconds:.0f} s on {report.products} products "

@@ -87,3 +87,13 @@ def test_fine_tuning_starts_from_given_weights(trained: TrainReport, shop: Path,
 def test_bad_output_name_is_refused(shop: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidParameterError, match=r"\.pt"):
         train(shop / "catalog.csv", tmp_path / "model.bin", options=OPTIONS)
+
+
+def test_step_printer_throttles() -> None:
+    from snapbuy.train.trainer import StepPrinter
+
+    lines: list[str] = []
+    printer = StepPrinter(lines.append, every=10)
+    for step, elapsed in enumerate([1.0, 5.0, 10.5, 12.0, 21.0], start=1):
+        printer(step, elapsed, 2.5)
+    assert lines == ["  step 3, 10 s, loss 2.500", "  step 5, 21 s, loss 2.500"]

@@ -24,7 +24,7 @@ from snapbuy.errors import WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.search import SearchService
-from snapbuy.train.trainer import TrainOptions, train
+from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -95,19 +95,12 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
             reason += f"; {model_out} was already trained on this shop and is reused"
         else:
             say(f"training the demo model for {options.train_minutes:g} min (model: {reason})")
-            last = [0.0]
-
-            def tick(step: int, elapsed: float, loss: float) -> None:
-                if elapsed - last[0] >= 30:
-                    last[0] = elapsed
-                    say(f"  step {step}, {elapsed:.0f} s, loss {loss:.3f}")
-
             report = train(
                 catalog,
                 model_out,
                 options=TrainOptions(minutes=options.train_minutes, seed=options.seed),
                 catalog_sha256=sha,
-                progress=tick,
+                progress=StepPrinter(say, every=30),
             )
             say(
                 f"  trained {report.steps} steps in {report.seconds:.0f} s, "

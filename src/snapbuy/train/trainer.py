@@ -41,6 +41,18 @@ DEMO_ARCH = Path(__file__).resolve().parent.parent / "demo" / "demo-clip.json"
 ProgressCallback = Callable[[int, float, float], None]  # step, elapsed seconds, loss
 
 
+class StepPrinter:
+    """A training progress callback that says where training is at most every `every` seconds."""
+
+    def __init__(self, say: Callable[[str], None], every: float) -> None:
+        self.say, self.every, self.last = say, every, 0.0
+
+    def __call__(self, step: int, elapsed: float, loss: float) -> None:
+        if elapsed - self.last >= self.every:
+            self.last = elapsed
+            self.say(f"  step {step}, {elapsed:.0f} s, loss {loss:.3f}")
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     minutes: float = 4.0
