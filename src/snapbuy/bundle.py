@@ -162,9 +162,7 @@ def staged_version(root: Path) -> Iterator[tuple[str, Path]]:
 def prune_versions(root: Path, keep: int) -> list[str]:
     """Delete all but the newest `keep` versions (never the live one) and stale staging folders.
     A server still reading a deleted version keeps working: open files outlive their names."""
-    live = (
-        (root / CURRENT_FILE).read_text(encoding="utf-8").strip() if (root / CURRENT_FILE).is_file() else None
-    )
+    live = read_current(root)
     # Version names start with a UTC timestamp, so name order is age order.
     versions = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != live]
@@ -198,14 +196,20 @@ def read_manifest(folder: Path) -> Manifest:
         raise BundleError(f"{path} is missing or has a malformed field: {exc}") from exc
 
 
+def read_current(root: Path) -> str | None:
+    """The live version's folder name, or None when the bundle has no CURRENT file yet."""
+    current = root / CURRENT_FILE
+    return current.read_text(encoding="utf-8").strip() if current.is_file() else None
+
+
 def open_current(root: Path) -> BundleVersion:
     current = root / CURRENT_FILE
-    if not current.is_file():
+    version = read_current(root)
+    if version is None:
         raise BundleNotFoundError(
             f"no index at {root} (no {CURRENT_FILE} file); "
             f"build one with `snapbuy index CATALOG --index {root}`"
         )
-    version = current.read_text(encoding="utf-8").strip()
     folder = root / version
     if not version or not folder.is_dir():
         raise BundleError(f"{current} names version {version!r}, which is not a folder in {root}")

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from snapbuy.crops import DEFAULT_CROP_SCALES
+
 DEFAULT_MODEL_SPEC = "ViT-B-32:laion2b_s34b_b79k"
 
 
@@ -34,7 +36,7 @@ class Settings(BaseSettings):
     decode_workers: int = Field(default=2, ge=1)
     # Square crops (fractions of the photo's shorter side) tried to find the product in a busy photo;
     # [] embeds the photo alone (fastest). JSON in the environment, e.g. SNAPBUY_CROP_SCALES='[1.0, 0.6]'.
-    crop_scales: list[float] = Field(default_factory=lambda: [1.0, 0.7, 0.5])
+    crop_scales: list[float] = Field(default_factory=lambda: list(DEFAULT_CROP_SCALES))
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from snapbuy.errors import CatalogError, ImageError
-from snapbuy.imaging import load_image_file
+from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
 RECALL_DEPTH = 10
@@ -139,7 +139,9 @@ def evaluate(
         started = time.perf_counter()
         try:
             image = load_image_file(
-                queries_csv.parent / row["image"], max_bytes=50 * 1024 * 1024, max_pixels=100_000_000
+                queries_csv.parent / row["image"],
+                max_bytes=LOCAL_FILE_MAX_BYTES,
+                max_pixels=LOCAL_FILE_MAX_PIXELS,
             )
         except ImageError:
             failed += 1

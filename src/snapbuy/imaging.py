@@ -24,6 +24,10 @@ from snapbuy.errors import (
 )
 
 ACCEPTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "HEIF"})
+# Limits for the shop's own files (catalog images, evaluation photos): generous, unlike uploads,
+# but still a guard against a stray huge or bomb file.
+LOCAL_FILE_MAX_BYTES = 50 * 1024 * 1024
+LOCAL_FILE_MAX_PIXELS = 100_000_000
 
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
 _MB = 1024 * 1024

@@ -74,11 +74,11 @@ class VectorIndex:
         """Top-k (scores, ids) for one query row; ids of -1 are padding when fewer are allowed."""
         import faiss
 
+        if id_filter is None or (id_filter.id_range is None and id_filter.mask is None):
+            scores, ids = self.search_batch(query.reshape(1, -1), k)
+            return scores[0], ids[0]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         k = max(1, min(k, self.ntotal))
-        if id_filter is None or (id_filter.id_range is None and id_filter.mask is None):
-            scores, ids = self._index.search(q, k)
-            return scores[0], ids[0]
         selector, keep_alive = _selector(id_filter, self.ntotal)
         params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # SWIG kwargs
         scores, ids = self._index.search(q, k, params=params)

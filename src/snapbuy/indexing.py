@@ -25,7 +25,7 @@ from snapbuy.bundle import (
 from snapbuy.catalog import Catalog, ImageRef, Product, read_catalog, write_rejects
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import ImageError, SnapbuyError
-from snapbuy.imaging import load_image_file
+from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
 from snapbuy.index import INDEX_TYPE_FLAT, VectorIndex
 from snapbuy.store import ProductRecord, write_store
 from snapbuy.tiers import TierBound, compute_tier_bounds, tier_index
@@ -42,8 +42,8 @@ class IndexingOptions:
     batch_size: int = 32
     skip_invalid: bool = False
     tier_cuts: Sequence[float] | None = None  # global bounds; None = per-category tertiles
-    max_image_bytes: int = 50 * 1024 * 1024
-    max_image_pixels: int = 100_000_000
+    max_image_bytes: int = LOCAL_FILE_MAX_BYTES
+    max_image_pixels: int = LOCAL_FILE_MAX_PIXELS
     decode_workers: int = 2
     keep_versions: int = 3  # older versions are deleted after a successful publish
 

@@ -138,8 +138,7 @@ class SearchService:
     def embed_image(self, image: Image.Image) -> np.ndarray:
         """The query vector of a photo: of the photo and its crops, the one whose nearest catalog
         vector is closest, so a small product in a busy scene is judged on its own pixels."""
-        candidates = query_crops(image, self.crop_scales) if self.crop_scales else [image]
-        vectors = self.embedder.embed_images(candidates)
+        vectors = self.embedder.embed_images(query_crops(image, self.crop_scales))
         if len(vectors) == 1:
             return np.asarray(vectors[0])
         best_scores, _ = self.index.search_batch(vectors, 1)

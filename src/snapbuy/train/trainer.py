@@ -26,7 +26,7 @@ from snapbuy.demo.photos import HELD_OUT_FROM_TRAINING, TRAINING_FAMILIES
 from snapbuy.embed.openclip import load_model
 from snapbuy.embed.spec import ModelSpec, parse_model_spec
 from snapbuy.errors import InvalidParameterError, SnapbuyError
-from snapbuy.imaging import load_image_file
+from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
 from snapbuy.train.augment import (
     BACKGROUND_OVERSAMPLE,
     BACKGROUNDS,
@@ -94,7 +94,7 @@ def _prepare(
         if path is None:
             continue
         try:
-            image = load_image_file(path, max_bytes=50 * 1024 * 1024, max_pixels=100_000_000)
+            image = load_image_file(path, max_bytes=LOCAL_FILE_MAX_BYTES, max_pixels=LOCAL_FILE_MAX_PIXELS)
         except SnapbuyError as exc:
             log.warning("training skips %s: %s", product.sku, exc.message)
             continue
