@@ -292,7 +292,9 @@ def train_command(
         typer.Option("--arch", help="architecture for training from scratch (default: the demo's)"),
     ] = None,
     minutes: Annotated[float, typer.Option("--minutes", min=0.05, help="training time budget")] = 4.0,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=2, help="contrastive batch size")] = 128,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=2, help="shopper-photo views per step")
+    ] = 200,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model."""
@@ -351,7 +353,7 @@ def demo_command(
     products: Annotated[int, typer.Option("--products", min=20)] = 1000,
     minutes: Annotated[
         float, typer.Option("--minutes", min=0.05, help="training budget for the demo model")
-    ] = 4.0,
+    ] = 5.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="train even if a model for this shop exists")

@@ -64,3 +64,14 @@ def test_shopper_photos_are_phone_sized_and_upright_after_exif(shop: Path) -> No
         if row["exif_orientation"] != "1":
             with Image.open(shop / row["image"]) as stored:
                 assert stored.size == (height, width)
+
+
+def test_queries_give_the_product_box_inside_the_upright_photo(shop: Path) -> None:
+    with (shop / "queries.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        x0, y0, x1, y1 = map(int, row["product_box"].split())
+        image = load_image_file(shop / row["image"], max_bytes=10**7, max_pixels=10**8)
+        assert 0 <= x0 < x1 <= image.width and 0 <= y0 < y1 <= image.height
+        # 25-80 % of the frame, measured on the product's longer side against the shorter photo side
+        assert 0.2 <= max(x1 - x0, y1 - y0) / min(image.size) <= 0.85

@@ -38,21 +38,21 @@ def test_phone_sizes_are_portrait_and_1000_to_1600_px() -> None:
 
 
 def test_photo_is_deterministic_for_a_seed() -> None:
-    a = shopper_photo(sprite(), random.Random(3), (300, 400))
-    b = shopper_photo(sprite(), random.Random(3), (300, 400))
+    a = shopper_photo(sprite(), random.Random(3), (300, 400))[0]
+    b = shopper_photo(sprite(), random.Random(3), (300, 400))[0]
     assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_families_change_the_photo() -> None:
-    plain = np.asarray(shopper_photo(sprite(), random.Random(1), (300, 400), frozenset()))
-    busy = np.asarray(shopper_photo(sprite(), random.Random(1), (300, 400), FAMILIES))
+    plain = np.asarray(shopper_photo(sprite(), random.Random(1), (300, 400), frozenset())[0])
+    busy = np.asarray(shopper_photo(sprite(), random.Random(1), (300, 400), FAMILIES)[0])
     corner = plain[:20, :20].reshape(-1, 3)
     assert (corner == corner[0]).all()  # no clutter: a plain background
     assert busy.std() > plain.std() * 0.5 and not np.array_equal(plain, busy)
 
 
 def test_sideways_jpeg_carries_exif_that_turns_it_upright() -> None:
-    photo = shopper_photo(sprite(), random.Random(4), (300, 400), frozenset({"clutter"}))
+    photo = shopper_photo(sprite(), random.Random(4), (300, 400), frozenset({"clutter"}))[0]
     data = encode_jpeg(photo, random.Random(4), frozenset(), sideways=6)
     stored = Image.open(io.BytesIO(data))
     assert stored.size == (400, 300)  # pixels lie on their side
@@ -63,7 +63,7 @@ def test_sideways_jpeg_carries_exif_that_turns_it_upright() -> None:
 
 
 def test_jpeg_family_compresses_harder() -> None:
-    photo = shopper_photo(sprite(), random.Random(5), (600, 800))
+    photo = shopper_photo(sprite(), random.Random(5), (600, 800))[0]
     clean = encode_jpeg(photo, random.Random(0), frozenset(), None)
     rough = encode_jpeg(photo, random.Random(0), frozenset({"jpeg"}), None)
     assert len(rough) < len(clean)
@@ -73,3 +73,14 @@ def test_studio_shot_is_the_product_on_a_plain_background() -> None:
     shot = np.asarray(studio_shot(sprite()))
     assert shot.shape == (256, 256, 3)
     assert tuple(shot[0, 0]) == (250, 250, 250)
+
+
+def test_product_box_is_where_the_product_landed() -> None:
+    for seed in range(5):
+        families = frozenset({"placement", "rotation"})  # plain background: the product is all that differs
+        photo, box = shopper_photo(sprite(), random.Random(seed), (300, 400), families)
+        pixels = np.asarray(photo, dtype=int)
+        differs = np.abs(pixels - pixels[0, 0]).max(axis=2) > 0
+        ys, xs = np.nonzero(differs)
+        found = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert all(abs(a - b) <= 2 for a, b in zip(found, box, strict=True)), (found, box)

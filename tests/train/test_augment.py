@@ -24,7 +24,7 @@ def test_sprite_is_tight_square_rgba() -> None:
     assert sprite.shape == (4, 32, 32)
     assert sprite[3].max() == 1.0 and sprite[3, 0, 0] == 0.0
     # Tight crop: the product (taller than wide) spans the full height.
-    assert sprite[3, 1:-1, 16].min() > 0.9  # (the outermost pixels are the softened edge)
+    assert sprite[3, 2:-2, 16].min() > 0.9  # (the outer two pixels are the softened edge)
 
 
 def test_views_are_fresh_each_call_and_reproducible_by_seed() -> None:

@@ -41,7 +41,7 @@ def group_recall_at_1(spec: str, shop: Path) -> float:
     products = read_catalog(shop / "catalog.csv").products
     images = [load_image_file(p.images[0].path, max_bytes=10**8, max_pixels=10**8) for p in products]  # type: ignore[arg-type]
     rng = random.Random(12345)  # not the training seed: these scenes were never trained on
-    photos = [shopper_photo(cut_out(im), rng, (160, 160), TRAINING_FAMILIES, (0.5, 0.9)) for im in images]
+    photos = [shopper_photo(cut_out(im), rng, (160, 160), TRAINING_FAMILIES, (0.5, 0.9))[0] for im in images]
     nearest = np.argmax(embedder.embed_images(photos) @ embedder.embed_images(images).T, axis=1)
     groups = [p.item_group_id for p in products]
     return float(np.mean([groups[j] == groups[i] for i, j in enumerate(nearest)]))

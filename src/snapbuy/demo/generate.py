@@ -33,7 +33,16 @@ FAMILY_RATES = {
 }
 SIDEWAYS_RATE = 0.2
 CATALOG_FIELDS = ["id", "title", "price", "brand", "product_type", "item_group_id", "image_link", "link"]
-QUERY_FIELDS = ["image", "sku", "item_group_id", "category", "families", "exif_orientation", "lookalike_of"]
+QUERY_FIELDS = [
+    "image",
+    "sku",
+    "item_group_id",
+    "category",
+    "families",
+    "exif_orientation",
+    "lookalike_of",
+    "product_box",  # x0 y0 x1 y1 of the product in the upright photo
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,7 @@ def _query_job(args: tuple[int, int, DemoProduct, Path]) -> dict[str, str]:
     families = frozenset(f for f in FAMILIES if rng.random() < FAMILY_RATES[f])
     sideways = rng.choice((6, 8)) if rng.random() < SIDEWAYS_RATE else None
     sprite = draw_sprite(product.design, PALETTE[product.colour])
-    photo = shopper_photo(sprite, rng, phone_size(rng), families)
+    photo, box = shopper_photo(sprite, rng, phone_size(rng), families)
     name = f"q{index:05d}.jpg"
     (folder / name).write_bytes(encode_jpeg(photo, rng, families, sideways))
     return {
@@ -61,6 +70,7 @@ def _query_job(args: tuple[int, int, DemoProduct, Path]) -> dict[str, str]:
         "families": " ".join(sorted(families)),
         "exif_orientation": str(sideways or 1),
         "lookalike_of": product.lookalike_of or "",
+        "product_box": " ".join(str(v) for v in box),
     }
 
 

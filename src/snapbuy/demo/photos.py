@@ -129,8 +129,9 @@ def shopper_photo(
     size: tuple[int, int],
     families: frozenset[str] = FAMILIES,
     fraction: tuple[float, float] = (0.25, 0.8),
-) -> Image.Image:
-    """Compose an RGB photo of `sprite` (RGBA, product on transparency) with the given families on."""
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Compose an RGB photo of `sprite` (RGBA, product on transparency) with the given families on.
+    Also returns the product's box (x0, y0, x1, y1) in the photo, the ground truth for localisation."""
     w, h = size
     canvas = _background(rng, size, "clutter" in families)
     if "distractors" in families:
@@ -156,13 +157,17 @@ def shopper_photo(
     else:
         cx, cy = w / 2, h / 2
     _paste(canvas, product, (cx, cy))
+    # Where the product's visible pixels landed (a tilted sprite has transparent corners).
+    x0, y0 = int(cx - product.width / 2), int(cy - product.height / 2)
+    left, top, right, bottom = product.getbbox() or (0, 0, product.width, product.height)
+    box = (max(0, x0 + left), max(0, y0 + top), min(w, x0 + right), min(h, y0 + bottom))
     if "occlusion" in families and rng.random() < 0.5:
         occluder = _blob(rng, 0.55 * max(product.size))
         side = rng.choice((-1, 1))
         _paste(
             canvas, occluder, (cx + side * product.width * 0.5, cy + rng.uniform(-0.3, 0.3) * product.height)
         )
-    return _photometric(canvas, rng, families)
+    return _photometric(canvas, rng, families), box
 
 
 def _photometric(img: Image.Image, rng: random.Random, families: frozenset[str]) -> Image.Image:

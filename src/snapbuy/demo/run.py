@@ -41,7 +41,7 @@ class DemoOptions:
     results: Path = Path("bench-results")
     products: int = 1000
     seed: int = 0
-    train_minutes: float = 4.0
+    train_minutes: float = 5.0
     retrain: bool = False
 
 

@@ -32,6 +32,11 @@ BACKGROUND_OVERSAMPLE = 2
 
 def sprite_tensor(image: Image.Image, size: int) -> torch.Tensor:
     """[4, size, size] float RGBA in [0, 1]: the product cut out, tight-cropped, centred in a square."""
+    # Cut out at twice the training size: the border flood fill's cost grows with the pixel count
+    # times the image side, and finer detail is lost in the final resize anyway.
+    if min(image.size) > 2 * size:
+        image = image.copy()
+        image.thumbnail((2 * size, 2 * size), Image.Resampling.BILINEAR)
     sprite = cut_out(image)
     box = sprite.getbbox() or (0, 0, sprite.width, sprite.height)
     sprite = sprite.crop(box)
