@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck clean
+.PHONY: install run test bench lint typecheck clean
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ run: $(STAMP)
 # The README's test command (and CI's): style and types first, then the test suite.
 test: lint typecheck
 	$(PY) -m pytest -q
+
+# Benchmarks: BENCH=--quick for the few-minute version; results in bench-results/.
+bench: $(STAMP)
+	$(PY) -m snapbuy bench search $(BENCH)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

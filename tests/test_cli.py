@@ -178,3 +178,18 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
     assert "| group_recall@1 |" in evaluated.output
     report = json.loads(next(results.glob("eval-*.json")).read_text())
     assert report["queries"] == 6 and report["settings"]["model"] == spec
+
+
+def test_bench_search_writes_results(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["bench", "search", "--size", "3000", "--queries", "10", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "| flat | `Flat` |" in result.output
+    assert len(list(tmp_path.glob("search-*.json"))) == 1 and len(list(tmp_path.glob("search-*.md"))) == 1
+
+
+def test_bench_names_suites_not_built_yet(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "api", "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "not built yet" in result.output and not list(tmp_path.iterdir())

@@ -344,6 +344,35 @@ def eval_command(
     typer.echo(f"wrote {json_path} and {md_path}")
 
 
+BENCH_SUITES_BUILT = ("search",)
+BENCH_SUITES_PLANNED = ("embed", "api", "quality")
+
+
+@app.command("bench")
+@reports_errors
+def bench_command(
+    suite: Annotated[str, typer.Argument(help="benchmark suite: search")] = "search",
+    quick: Annotated[bool, typer.Option("--quick", help="100k SKUs instead of 1M: a few minutes")] = False,
+    size: Annotated[int | None, typer.Option("--size", min=60, help="SKUs (overrides --quick)")] = None,
+    queries: Annotated[int, typer.Option("--queries", min=5, help="queries, one at a time")] = 300,
+    out: Annotated[Path, typer.Option("--out", help="folder for the JSON and Markdown results")] = Path(
+        "bench-results"
+    ),
+) -> None:
+    """Benchmarks, every comparison measured side by side in one run. Results go to OUT/<suite>-<time>."""
+    from snapbuy.errors import InvalidParameterError
+
+    if suite not in BENCH_SUITES_BUILT:
+        hint = " (not built yet)" if suite in BENCH_SUITES_PLANNED else ""
+        raise InvalidParameterError(f"unknown bench suite {suite!r}{hint}; available: search")
+    from snapbuy.bench.search_suite import search_benchmark
+
+    n = size or (100_000 if quick else 1_000_000)
+    (json_path, md_path), _ = search_benchmark(n, queries, out)
+    typer.echo(md_path.read_text(encoding="utf-8"))
+    typer.echo(f"wrote {json_path} and {md_path}")
+
+
 @app.command("demo")
 @reports_errors
 def demo_command(

@@ -1,0 +1,42 @@
+"""Benchmark results: bench-results/<suite>-<timestamp>.json and .md, with the machine and versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("snapbuy", "faiss-cpu", "numpy", "torch", "open_clip_torch")
+
+
+def machine() -> dict[str, Any]:
+    versions: dict[str, str] = {}
+    for package in PACKAGES:
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "versions": versions,
+    }
+
+
+def write_results(out_dir: Path, suite: str, payload: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """Write both files (never half of one: each goes to a temporary name first)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    paths = (out_dir / f"{suite}-{stamp}.json", out_dir / f"{suite}-{stamp}.md")
+    contents = (json.dumps({"suite": suite, "machine": machine(), **payload}, indent=2), markdown)
+    for path, text in zip(paths, contents, strict=True):
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    return paths
