@@ -76,7 +76,7 @@ def test_reports_are_written_as_json_and_markdown(
     tiny_shop: tuple[SearchService, Path], tmp_path: Path
 ) -> None:
     service, queries = tiny_shop
-    json_path, md_path = write_report(evaluate(service, queries, limit=4), tmp_path, "eval-test")
+    json_path, md_path = write_report(evaluate(service, queries, limit=4), tmp_path, "eval")
     data = json.loads(json_path.read_text())
     assert data["queries"] == 4 and data["metrics"]["sku_recall@1"] == 1.0
     assert data["settings"]["model"] == "fake:hash"

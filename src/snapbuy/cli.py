@@ -331,15 +331,12 @@ def eval_command(
     model: ModelOpt = None,
 ) -> None:
     """Retrieval quality on shopper photos with known answers: recall@1/@10, category accuracy, tiers."""
-    from datetime import UTC, datetime
-
     from snapbuy.evaluation import evaluate, write_report
     from snapbuy.loading import open_service
 
     service = open_service(index, _settings(), model)
     report = evaluate(service, queries, limit=limit, progress=ProgressPrinter("evaluating"))
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    json_path, md_path = write_report(report, out, f"eval-{stamp}")
+    json_path, md_path = write_report(report, out, "eval")
     typer.echo(report.to_markdown())
     typer.echo(f"wrote {json_path} and {md_path}")
 

@@ -7,7 +7,6 @@ broken down by shopper-photo transform family when the queries file says which w
 from __future__ import annotations
 
 import csv
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -187,9 +186,8 @@ def evaluate(
     )
 
 
-def write_report(report: EvalReport, out_dir: Path, stem: str) -> tuple[Path, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
-    json_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(report.to_markdown(), encoding="utf-8")
-    return json_path, md_path
+def write_report(report: EvalReport, out_dir: Path, name: str) -> tuple[Path, Path]:
+    """OUT/<name>-<UTC time>.json and .md."""
+    from snapbuy.bench.report import write_results
+
+    return write_results(out_dir, name, report.to_json(), report.to_markdown())

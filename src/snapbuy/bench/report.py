@@ -1,4 +1,4 @@
-"""Benchmark results: bench-results/<suite>-<timestamp>.json and .md, with the machine and versions."""
+"""Result files: bench-results/<name>-<timestamp>.json and .md, and the machine and versions they ran on."""
 
 from __future__ import annotations
 
@@ -29,12 +29,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-def write_results(out_dir: Path, suite: str, payload: dict[str, Any], markdown: str) -> tuple[Path, Path]:
-    """Write both files (never half of one: each goes to a temporary name first)."""
+def write_results(out_dir: Path, name: str, payload: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+    """Write OUT/<name>-<UTC time>.json and .md (never half of one: each goes to a temporary name first)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    paths = (out_dir / f"{suite}-{stamp}.json", out_dir / f"{suite}-{stamp}.md")
-    contents = (json.dumps({"suite": suite, "machine": machine(), **payload}, indent=2), markdown)
+    paths = (out_dir / f"{name}-{stamp}.json", out_dir / f"{name}-{stamp}.md")
+    contents = (json.dumps(payload, indent=2) + "\n", markdown)
     for path, text in zip(paths, contents, strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")

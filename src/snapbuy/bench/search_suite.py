@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.bench.report import write_results
+from snapbuy.bench.report import machine, write_results
 from snapbuy.bench.vectors import SyntheticCatalog, synthetic_catalog, synthetic_queries
 
 K = 10
@@ -184,6 +184,8 @@ def search_benchmark(
     queries, rows = stratified_queries(catalog, n_queries, seed + 1)
     results = run_search_suite(catalog, queries, rows, candidates or quick_candidates(size))
     payload = {
+        "suite": "search",
+        "machine": machine(),
         "settings": {
             "size": size,
             "queries": n_queries,

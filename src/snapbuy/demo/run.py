@@ -10,7 +10,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -118,8 +117,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
         result = evaluate(service, options.workdir / QUERIES_FILE)
     finally:
         service.close()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    paths = write_report(result, options.results, f"demo-eval-{stamp}")
+    paths = write_report(result, options.results, "demo-eval")
     return DemoOutcome(spec, reason, result, paths, time.perf_counter() - started)
 
 
