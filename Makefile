@@ -26,9 +26,10 @@ run: $(STAMP)
 test: lint typecheck
 	$(PY) -m pytest -q
 
-# Benchmarks: BENCH=--quick for the few-minute version; results in bench-results/.
+# Benchmarks: every suite in SUITES; BENCH=--quick for the few-minute versions; results in bench-results/.
+SUITES ?= search embed api quality
 bench: $(STAMP)
-	$(PY) -m snapbuy bench search $(BENCH)
+	set -e; for suite in $(SUITES); do $(PY) -m snapbuy bench $$suite $(BENCH); done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -30,7 +30,7 @@ from snapbuy.bundle import (
 )
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.errors import BundleError, BundleNotFoundError, ModelMismatchError
-from snapbuy.index import VectorIndex
+from snapbuy.index import FlatIndex
 from snapbuy.store import ProductRecord, ProductStore, write_store
 from snapbuy.tiers import TierBound
 
@@ -70,7 +70,7 @@ def publish(root: Path, seed: int = 0) -> str:
     with staged_version(root) as (version, staging):
         assert staging.parent == root and staging.name.startswith(STAGING_PREFIX)
         vectors = np.random.default_rng(seed).standard_normal((3, 8)).astype(np.float32)
-        VectorIndex.build_flat(vectors).save(staging / VECTORS_FILE)
+        FlatIndex.build(vectors).save(staging)
         products = [
             ProductRecord(0, f"A{seed}", "a", None, "Bags", 10.0, "EUR", "budget", None, None, None),
             ProductRecord(1, f"B{seed}", "b", None, "Watches", 900.0, "EUR", "premium", None, None, None),
@@ -105,7 +105,7 @@ def test_publish_and_open(tmp_path: Path) -> None:
     assert opened.manifest.model == MODEL
     assert opened.manifest.tier_bounds == BOUNDS
     # The files are usable.
-    assert VectorIndex.load(opened.vectors_path).ntotal == 3
+    assert FlatIndex.load(opened.path).ntotal == 3
     store = ProductStore(opened.products_path)
     try:
         assert store.vector_ids_of(1) == [1, 2]

@@ -182,14 +182,38 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
 
 def test_bench_search_writes_results(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["bench", "search", "--size", "3000", "--queries", "10", "--out", str(tmp_path)]
+        app,
+        [
+            "bench",
+            "search",
+            "--size",
+            "3000",
+            "--queries",
+            "10",
+            "--repeats",
+            "1",
+            "--index-type",
+            "ivf",
+            "--index-type",
+            "IVF32,SQ8",  # a factory string keeps its comma
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert "| flat | `Flat` |" in result.output
+    assert "| flat | `Flat` |" in result.output and "| ivf | `IVF" in result.output
+    assert "| IVF32,SQ8 | `IVF32,SQ8` |" in result.output
     assert len(list(tmp_path.glob("search-*.json"))) == 1 and len(list(tmp_path.glob("search-*.md"))) == 1
+    assert len(list(tmp_path.glob("search-*.png"))) == 2
 
 
-def test_bench_names_suites_not_built_yet(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["bench", "api", "--out", str(tmp_path)])
+def test_bench_refuses_an_unknown_spectrum(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "search", "--spectrum", "pink", "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "decaying or flat" in result.output
+
+
+def test_bench_refuses_an_unknown_suite(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["bench", "speed", "--out", str(tmp_path)])
     assert result.exit_code != 0
-    assert "not built yet" in result.output and not list(tmp_path.iterdir())
+    assert "unknown bench suite 'speed'" in result.output and "quality" in result.output
+    assert not list(tmp_path.iterdir())

@@ -31,6 +31,23 @@ def write_rows(catalog: Path, rows: Sequence[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+class CountingEmbedder:
+    """Wraps a real embedder, counts image batches, and crashes on a chosen batch."""
+
+    def __init__(self, inner: OpenClipEmbedder, fail_on_call: int | None = None) -> None:
+        self.inner, self.fail_on_call, self.calls = inner, fail_on_call, 0
+        self.identity, self.dim = inner.identity, inner.dim
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise RuntimeError(f"simulated crash in batch {self.calls}")
+        return self.inner.embed_images(images)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.inner.embed_texts(texts)
+
+
 def versions(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir())
 
@@ -151,22 +168,8 @@ def test_a_crash_mid_way_leaves_no_partial_version(
     build_index(catalog_copy, root, tiny_embedder, OPTIONS)
     before = versions(root), (root / CURRENT_FILE).read_text()
 
-    class FailingEmbedder:
-        identity = tiny_embedder.identity
-        dim = tiny_embedder.dim
-        calls = 0
-
-        def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-            self.calls += 1
-            if self.calls == 2:
-                raise RuntimeError("simulated crash in the second batch")
-            return tiny_embedder.embed_images(images)
-
-        def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-            return tiny_embedder.embed_texts(texts)
-
     with pytest.raises(RuntimeError, match="simulated crash"):
-        build_index(catalog_copy, root, FailingEmbedder(), OPTIONS)
+        build_index(catalog_copy, root, CountingEmbedder(tiny_embedder, fail_on_call=2), OPTIONS)
 
     assert (versions(root), (root / CURRENT_FILE).read_text()) == before
     assert not [p for p in root.iterdir() if p.name.startswith(STAGING_PREFIX)]
@@ -224,3 +227,36 @@ def test_old_versions_are_pruned_after_publishing(
     published = [build_index(catalog_copy, root, tiny_embedder, options).version for _ in range(3)]
     assert versions(root) == sorted(published[1:])
     assert open_current(root).manifest.version == published[-1]
+
+
+def test_an_approximate_index_type_is_built_recorded_and_searchable(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    from snapbuy.index.exact_rows import EXACT_ROWS_FILE
+    from snapbuy.search import SearchOptions, SearchService
+
+    root = tmp_path / "idx"
+    report = build_index(catalog_copy, root, tiny_embedder, IndexingOptions(batch_size=8, index_type="hnsw"))
+    assert report.index_description.startswith("hnsw (HNSW32,SQ8): requested")
+    bundle = open_current(root)
+    assert bundle.manifest.index["type"] == "hnsw" and bundle.manifest.index["factory"] == "HNSW32,SQ8"
+    assert bundle.manifest.index["params"]["effort"]["base"] == 64
+    assert (bundle.path / EXACT_ROWS_FILE).is_file()
+    service = SearchService.open(root, tiny_embedder)
+    try:
+        result = service.similar(read_rows(catalog_copy)[0]["id"], SearchOptions(k=3))
+        assert result.matches and all(item.sku != read_rows(catalog_copy)[0]["id"] for item in result.matches)
+        assert result.tiers and all(
+            item.category == result.category for t in result.tiers for item in t.items
+        )
+    finally:
+        service.close()
+
+
+def test_a_bad_index_type_fails_before_any_embedding(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    embedder = CountingEmbedder(tiny_embedder)
+    with pytest.raises(SnapbuyError, match="index type"):
+        build_index(catalog_copy, tmp_path / "idx", embedder, IndexingOptions(index_type="IVF,banana"))
+    assert embedder.calls == 0 and not (tmp_path / "idx").exists()

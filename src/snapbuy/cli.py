@@ -16,7 +16,7 @@ import numpy as np
 import typer
 
 from snapbuy import __version__
-from snapbuy.config import DEFAULT_MODEL_SPEC, Settings, get_settings
+from snapbuy.config import DEFAULT_MODEL_SPEC, SPEED_MODEL_SPEC, Settings, get_settings
 from snapbuy.errors import SnapbuyError
 
 app = typer.Typer(
@@ -107,14 +107,28 @@ def index_command(
     keep_versions: Annotated[
         int, typer.Option("--keep-versions", min=1, help="index versions kept on disk, the new one included")
     ] = 3,
+    index_type: Annotated[
+        str | None,
+        typer.Option(
+            "--index-type",
+            help="auto | flat | ivf | ivfpq | hnsw | a faiss factory string such as IVF4096,SQ8 "
+            "(default: auto, from catalog size and --memory-budget)",
+        ),
+    ] = None,
+    memory_budget: Annotated[
+        str | None,
+        typer.Option("--memory-budget", help="RAM the index may use, e.g. 2GB (default: no limit)"),
+    ] = None,
 ) -> None:
     """Index a catalog feed into a new version of an index bundle and make it live."""
     from snapbuy.embed.openclip import load_embedder
+    from snapbuy.index import parse_size
     from snapbuy.indexing import IndexingOptions, build_index
     from snapbuy.tiers import parse_tier_bounds
 
-    settings = _settings(batch_size=batch_size)
+    settings = _settings(batch_size=batch_size, index_type=index_type, index_memory_budget=memory_budget)
     cuts = parse_tier_bounds(tier_bounds) if tier_bounds else None
+    budget = parse_size(settings.index_memory_budget) if settings.index_memory_budget else None
     spec = model or settings.model or DEFAULT_MODEL_SPEC
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=settings.device, allow_download=settings.allow_download
@@ -125,12 +139,15 @@ def index_command(
         tier_cuts=cuts,
         decode_workers=settings.decode_workers,
         keep_versions=keep_versions,
+        index_type=settings.index_type,
+        memory_budget=budget,
     )
     report = build_index(catalog, index, embedder, options, progress=ProgressPrinter("embedding"))
     typer.echo(
         f"indexed {report.products} products ({report.vectors} images) into {report.path} "
         f"in {report.seconds:.1f} s with model {spec}"
     )
+    typer.echo(f"index type: {report.index_description}")
     if report.rejected_rows:
         typer.echo(f"skipped {report.rejected_rows} invalid rows: see {report.rejects_file}")
     if report.image_problems:
@@ -169,6 +186,10 @@ def search_command(
     min_price: Annotated[float | None, typer.Option("--min-price", min=0)] = None,
     max_price: Annotated[float | None, typer.Option("--max-price", min=0)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON response")] = False,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu or cuda: where the model and the similarity search run"),
+    ] = None,
     model: ModelOpt = None,
 ) -> None:
     """Search an index with a photo: best matches plus the closest SKUs in each price tier."""
@@ -177,7 +198,7 @@ def search_command(
     from snapbuy.loading import open_service
     from snapbuy.search import SearchOptions
 
-    settings = _settings()
+    settings = _settings(device=device)
     picture = load_image_file(
         image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
     )
@@ -236,10 +257,14 @@ def serve_command(
     index: IndexOpt,
     host: Annotated[str | None, typer.Option("--host", help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option("--port", help="port (default 8000)")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu or cuda: where the model and the similarity search run"),
+    ] = None,
     model: ModelOpt = None,
 ) -> None:
     """Serve the HTTP API (POST /v1/search, GET /v1/products/{sku}/similar, /readyz, ...)."""
-    _serve(index, _settings(index=index, host=host, port=port, model=model), model)
+    _serve(index, _settings(index=index, host=host, port=port, model=model, device=device), model)
 
 
 def _serve(index: Path, settings: Settings, model: str | None) -> None:
@@ -341,33 +366,86 @@ def eval_command(
     typer.echo(f"wrote {json_path} and {md_path}")
 
 
-BENCH_SUITES_BUILT = ("search",)
-BENCH_SUITES_PLANNED = ("embed", "api", "quality")
+BENCH_SUITES = ("search", "embed", "api", "quality", "gpu")
+
+
+def _print_results(json_path: Path, md_path: Path, *more: Path) -> None:
+    typer.echo(md_path.read_text(encoding="utf-8"))
+    typer.echo(f"wrote {', '.join(str(p) for p in (json_path, md_path, *more))}")
 
 
 @app.command("bench")
 @reports_errors
 def bench_command(
-    suite: Annotated[str, typer.Argument(help="benchmark suite: search")] = "search",
+    suite: Annotated[
+        str, typer.Argument(help="benchmark suite: search, embed, api, quality or gpu")
+    ] = "search",
     quick: Annotated[bool, typer.Option("--quick", help="100k SKUs instead of 1M: a few minutes")] = False,
     size: Annotated[int | None, typer.Option("--size", min=60, help="SKUs (overrides --quick)")] = None,
     queries: Annotated[int, typer.Option("--queries", min=5, help="queries, one at a time")] = 300,
-    out: Annotated[Path, typer.Option("--out", help="folder for the JSON and Markdown results")] = Path(
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="interleaved timing runs")] = 2,
+    index_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--index-type",
+            help="search suite: an index type to compare with flat, repeatable (default: auto, ivf, hnsw)",
+        ),
+    ] = None,
+    spectrum: Annotated[
+        str, typer.Option("--spectrum", help="synthetic vectors: decaying (CLIP-like) or flat (stress)")
+    ] = "decaying",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help=f"embed and api suites: model spec (default {SPEED_MODEL_SPEC})"),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="gpu suite: queries per batch")] = 1024,
+    batches: Annotated[int, typer.Option("--batches", min=1, help="gpu suite: timed batches")] = 20,
+    out: Annotated[Path, typer.Option("--out", help="folder for the JSON, Markdown and PNG results")] = Path(
         "bench-results"
     ),
 ) -> None:
     """Benchmarks, every comparison measured side by side in one run. Results go to OUT/<suite>-<time>."""
     from snapbuy.errors import InvalidParameterError
 
-    if suite not in BENCH_SUITES_BUILT:
-        hint = " (not built yet)" if suite in BENCH_SUITES_PLANNED else ""
-        raise InvalidParameterError(f"unknown bench suite {suite!r}{hint}; available: search")
-    from snapbuy.bench.search_suite import search_benchmark
-
+    if suite not in BENCH_SUITES:
+        raise InvalidParameterError(f"unknown bench suite {suite!r}; available: {', '.join(BENCH_SUITES)}")
     n = size or (100_000 if quick else 1_000_000)
-    (json_path, md_path), _ = search_benchmark(n, queries, out)
-    typer.echo(md_path.read_text(encoding="utf-8"))
-    typer.echo(f"wrote {json_path} and {md_path}")
+    if suite == "gpu":
+        from snapbuy.bench.gpu_suite import gpu_benchmark
+
+        (json_path, md_path), _, _ = gpu_benchmark(n, batch, batches, out)
+        _print_results(json_path, md_path)
+        return
+    if suite in ("embed", "api", "quality"):
+        from snapbuy.bench import suites
+
+        runtime = _settings()
+        if suite == "embed":
+            json_path, md_path = suites.run_embed_suite(runtime, model, quick, out)
+        elif suite == "api":
+            json_path, md_path = suites.run_api_suite(runtime, model, quick, out)
+        else:
+            json_path, md_path = suites.run_quality_suite(runtime, quick, out, typer.echo)
+        _print_results(json_path, md_path)
+        return
+    if spectrum not in ("decaying", "flat"):
+        raise InvalidParameterError(f"--spectrum must be decaying or flat, not {spectrum!r}")
+    from snapbuy.bench.search_suite import SearchBenchSettings, search_benchmark
+
+    types = tuple(t.strip() for t in index_types or [] if t.strip())
+    with tempfile.TemporaryDirectory(prefix="snapbuy-bench-") as workdir:
+        settings = SearchBenchSettings(
+            size=n,
+            queries=queries,
+            workdir=Path(workdir),
+            out_dir=out,
+            quick=quick,
+            repeats=repeats,
+            spectrum=spectrum,
+            index_types=types,
+        )
+        (json_path, md_path), _, plots = search_benchmark(settings)
+    _print_results(json_path, md_path, *plots)
 
 
 @app.command("demo")

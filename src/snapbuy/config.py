@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from snapbuy.crops import DEFAULT_CROP_SCALES
 
 DEFAULT_MODEL_SPEC = "ViT-B-32:laion2b_s34b_b79k"
+# The product's architecture with random weights: speed does not depend on weight values, so speed
+# benchmarks use it and need nothing downloaded (their results say the weights are random).
+SPEED_MODEL_SPEC = "ViT-B-32:random"
 
 
 class Settings(BaseSettings):
@@ -32,6 +35,10 @@ class Settings(BaseSettings):
     default_k: int = Field(default=4, ge=1)
     max_k: int = Field(default=100, ge=1)
     batch_size: int = Field(default=32, ge=1)
+    # Index type for `snapbuy index`: auto | flat | ivf | ivfpq | hnsw | a faiss factory string.
+    index_type: str = "auto"
+    # RAM the index may use, e.g. "2GB"; auto picks the best index type that fits. None = no limit.
+    index_memory_budget: str | None = None
     # Threads for image decoding during indexing.
     decode_workers: int = Field(default=2, ge=1)
     # Square crops (fractions of the photo's shorter side) tried to find the product in a busy photo;

@@ -15,7 +15,6 @@ from PIL import Image
 
 from snapbuy.bundle import (
     PRODUCTS_FILE,
-    VECTORS_FILE,
     Manifest,
     prune_versions,
     staged_version,
@@ -26,7 +25,7 @@ from snapbuy.catalog import Catalog, ImageRef, Product, read_catalog, write_reje
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import ImageError, SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
-from snapbuy.index import INDEX_TYPE_FLAT, VectorIndex
+from snapbuy.index import build_vector_index, choose_index
 from snapbuy.store import ProductRecord, write_store
 from snapbuy.tiers import TierBound, compute_tier_bounds, tier_index
 
@@ -46,6 +45,8 @@ class IndexingOptions:
     max_image_pixels: int = LOCAL_FILE_MAX_PIXELS
     decode_workers: int = 2
     keep_versions: int = 3  # older versions are deleted after a successful publish
+    index_type: str = "auto"  # auto | flat | ivf | ivfpq | hnsw | a faiss factory string
+    memory_budget: int | None = None  # bytes of RAM for the index; None = no limit
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class IndexingReport:
     rejects_file: Path | None = None
     image_errors_file: Path | None = None
     seconds: float = 0.0
+    index_description: str = ""  # type, factory string and why it was chosen
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ def build_index(
     started = time.perf_counter()
     catalog = read_catalog(catalog_path, skip_invalid=options.skip_invalid)
     jobs = [_ImageJob(i, ref) for i, product in enumerate(catalog.products) for ref in product.images]
+    # A bad index type or budget fails now, not after minutes of embedding.
+    choose_index(options.index_type, max(1, len(jobs)), embedder.dim, options.memory_budget)
     embedded = _embed_jobs(jobs, catalog, embedder, options, progress)
     products_with_vectors = sorted({jobs[int(j)].product for j in np.flatnonzero(embedded.ok)})
     if not products_with_vectors:
@@ -107,8 +111,9 @@ def build_index(
         kept, products_with_vectors, jobs, embedded, bounds
     )
 
+    choice = choose_index(options.index_type, len(vector_rows), embedder.dim, options.memory_budget)
     with staged_version(index_root) as (version, staging):
-        VectorIndex.build_flat(embedded.vectors[vector_rows]).save(staging / VECTORS_FILE)
+        build_vector_index(embedded.vectors[vector_rows], choice).save(staging)
         write_store(
             staging / PRODUCTS_FILE,
             records,
@@ -120,7 +125,7 @@ def build_index(
             Manifest(
                 version=version,
                 model=embedder.identity,
-                index={"type": INDEX_TYPE_FLAT, "metric": "inner_product", "factory": "Flat", "params": {}},
+                index=choice.to_manifest(),
                 counts={
                     "products": len(records),
                     "vectors": len(vector_rows),
@@ -149,6 +154,7 @@ def build_index(
         rejects_file=final / REJECTS_FILE if rejects_file else None,
         image_errors_file=final / IMAGE_ERRORS_FILE if embedded.problems else None,
         seconds=time.perf_counter() - started,
+        index_description=f"{choice.kind} ({choice.factory}): {choice.reason}",
     )
 
 

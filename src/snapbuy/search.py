@@ -14,7 +14,7 @@ from snapbuy.bundle import BundleVersion, open_current
 from snapbuy.crops import DEFAULT_CROP_SCALES, query_crops
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
-from snapbuy.index import IdFilter, VectorIndex
+from snapbuy.index import IdFilter, load_vector_index
 from snapbuy.store import ProductRecord, ProductStore
 from snapbuy.tiers import TierBound
 
@@ -87,7 +87,7 @@ class SearchService:
         self.embedder = embedder
         self.crop_scales = tuple(crop_scales)
         self.bundle = bundle
-        self.index = VectorIndex.load(bundle.vectors_path)
+        self.index = load_vector_index(bundle.path, bundle.manifest.index)
         self.store = ProductStore(bundle.products_path)
         self.columns = self.store.load_filter_columns()
         if self.index.ntotal != len(self.columns.vector_product) or self.index.dim != embedder.dim:
@@ -105,6 +105,7 @@ class SearchService:
 
     def close(self) -> None:
         self.store.close()
+        self.index.close()
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -219,6 +220,10 @@ class SearchService:
             )
             for bound in self._tier_bounds(category)
         ]
+        # The tiers partition the category, so their lists hold the category's top k exactly (also
+        # under an approximate index, which searches each partition on its own): a match the global
+        # approximate pass missed inside the category is recovered here.
+        matches = _best_of(matches, [item for tier in tiers for item in tier.items], options.k)
         return SearchResult(
             category=category,
             category_source=source,
@@ -287,6 +292,15 @@ class SearchService:
             weight = float(np.exp(((item.score or 0.0) - top) / CATEGORY_VOTE_TEMPERATURE))
             weights[item.category] = weights.get(item.category, 0.0) + weight
         return max(weights.items(), key=lambda kv: kv[1])[0]
+
+
+def _best_of(first: list[SearchItem], more: list[SearchItem], k: int) -> list[SearchItem]:
+    """The k highest-scoring distinct products of both lists, best first."""
+    by_sku: dict[str, SearchItem] = {}
+    for item in [*first, *more]:
+        if item.sku not in by_sku:
+            by_sku[item.sku] = item
+    return sorted(by_sku.values(), key=lambda item: -(item.score or 0.0))[:k]
 
 
 def _ms_since(started: float) -> float:

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -94,23 +95,38 @@ class ProductStore:
         self._conn.close()
 
     def load_filter_columns(self) -> FilterColumns:
+        """Columns streamed straight into numpy (never a list of a million row tuples: the freed tuples
+        would stay in the process's heap and cost ~80 bytes per SKU of resident memory for good)."""
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT row, category, price, tier FROM products ORDER BY row"
-            ).fetchall()
-            vec = self._conn.execute("SELECT product_row FROM vectors ORDER BY vector_id").fetchall()
-        categories = tuple(sorted({r[1] for r in rows}))
-        code_of = {c: i for i, c in enumerate(categories)}
-        tiers = tuple(sorted({r[3] for r in rows}))
-        tier_code_of = {t: i for i, t in enumerate(tiers)}
-        vector_product = np.fromiter((v[0] for v in vec), dtype=np.int32, count=len(vec))
-        counts = np.bincount(vector_product, minlength=len(rows)) if len(vec) else np.zeros(1, np.int64)
+            conn = self._conn
+            categories = tuple(
+                r[0] for r in conn.execute("SELECT DISTINCT category FROM products ORDER BY 1")
+            )
+            tiers = tuple(r[0] for r in conn.execute("SELECT DISTINCT tier FROM products ORDER BY 1"))
+            count = conn.execute("SELECT COUNT(*) FROM products").fetchone()[0]
+            vectors = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+            code_of = {c: i for i, c in enumerate(categories)}
+            tier_code_of = {t: i for i, t in enumerate(tiers)}
+
+            def column(sql: str, dtype: type, n: int, convert: Any = None) -> np.ndarray:
+                values = (r[0] for r in conn.execute(sql))
+                return np.fromiter(values if convert is None else map(convert, values), dtype=dtype, count=n)
+
+            price = column("SELECT price FROM products ORDER BY row", np.float64, count)
+            category_code = column(
+                "SELECT category FROM products ORDER BY row", np.int32, count, code_of.__getitem__
+            )
+            tier_code = column(
+                "SELECT tier FROM products ORDER BY row", np.int32, count, tier_code_of.__getitem__
+            )
+            vector_product = column("SELECT product_row FROM vectors ORDER BY vector_id", np.int32, vectors)
+        counts = np.bincount(vector_product, minlength=count) if vectors else np.zeros(1, np.int64)
         return FilterColumns(
             vector_product=vector_product,
-            price=np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
-            category_code=np.fromiter((code_of[r[1]] for r in rows), dtype=np.int32, count=len(rows)),
+            price=price,
+            category_code=category_code,
             categories=categories,
-            tier_code=np.fromiter((tier_code_of[r[3]] for r in rows), dtype=np.int32, count=len(rows)),
+            tier_code=tier_code,
             tiers=tiers,
             max_vectors_per_product=int(counts.max()) if len(counts) else 0,
         )

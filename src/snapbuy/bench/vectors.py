@@ -1,16 +1,24 @@
 """Synthetic catalog embeddings for scale benchmarks, shaped like CLIP image embeddings.
 
-Real CLIP image embeddings are not uniform on the sphere: they share a common direction, cluster by
-category and, tighter, by design (colour variants of one product look alike). Uniform noise would make
-every approximate index look better or worse than it is, so each vector here is the sum of a shared
-component, its category's, its design's and its own, L2-normalised. Rows are sorted by (category, tier)
-as in a real bundle, so every category and every (category, tier) partition is one contiguous id range."""
+Real CLIP image embeddings are not uniform on the sphere: they share a common direction (the "cone"),
+cluster by category and, tighter, by design (colour variants of one product look alike), and their
+variance is spread unevenly over directions (the covariance spectrum decays; a few hundred of the 512
+directions carry little but noise). Uniform noise would make every approximate index look better or worse
+than it is, so each vector here is the sum of a shared component, its category's, its design's and its
+own, L2-normalised. Design and own components are drawn with variance 1/i along the i-th axis of a
+random basis per category (`spectrum="decaying"`: the top 128 of 512 directions hold 80 % of the
+variance, a participation ratio of about 28), or isotropically (`spectrum="flat"`, a harder stress case
+in which all non-variant neighbours are nearly equidistant). Rows are sorted by (category, tier) as in a
+real bundle, so every category and every (category, tier) partition is one contiguous id range."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+Spectrum = Literal["decaying", "flat"]
 
 # Squared weights of the components (they sum to 1). With near-orthogonal random directions this gives
 # cosine ~0.25 between unrelated products, ~0.45 within a category and ~0.8 between colour variants:
@@ -64,6 +72,7 @@ def synthetic_catalog(
     tiers: int = 3,
     variants: int = 3,
     smallest_share: float = 0.01,
+    spectrum: Spectrum = "decaying",
     seed: int = 0,
 ) -> SyntheticCatalog:
     """n CLIP-like unit vectors in `categories` categories of designs with `variants` SKUs each."""
@@ -85,17 +94,52 @@ def synthetic_catalog(
 
     shared = _direction(rng, 1, dim)[0]
     centroids = _direction(rng, categories, dim)
+    shapes = [_variation_shape(rng, dim, spectrum) for _ in range(categories)]
+    design_category = np.zeros(int(design[-1]) + 1, dtype=np.int64)
+    design_category[design] = category
+    design_vectors = np.empty((len(design_category), dim), dtype=np.float32)
+    for code in range(categories):
+        of_category = np.flatnonzero(design_category == code)
+        design_vectors[of_category] = _variation(rng, len(of_category), dim, shapes[code])
     vectors = np.empty((n, dim), dtype=np.float32)
-    design_vectors = _direction(rng, int(design[-1]) + 1, dim)
-    for lo in range(0, n, CHUNK_ROWS):
-        hi = min(n, lo + CHUNK_ROWS)
-        own = _direction(rng, hi - lo, dim)
-        block = np.sqrt(OWN) * own
+    for lo, hi in _chunks_within_categories(sizes):
+        block = np.sqrt(OWN) * _variation(rng, hi - lo, dim, shapes[int(category[lo])])
         block += np.sqrt(SHARED) * shared
         block += np.sqrt(CATEGORY) * centroids[category[lo:hi]]
         block += np.sqrt(DESIGN) * design_vectors[design[lo:hi]]
         vectors[lo:hi] = _unit(block)
     return SyntheticCatalog(vectors, category, tier, design)
+
+
+def _chunks_within_categories(sizes: np.ndarray) -> list[tuple[int, int]]:
+    """[lo, hi) row chunks of at most CHUNK_ROWS that never straddle two categories."""
+    chunks: list[tuple[int, int]] = []
+    start = 0
+    for size in map(int, sizes):
+        chunks += [(lo, min(start + size, lo + CHUNK_ROWS)) for lo in range(start, start + size, CHUNK_ROWS)]
+        start += size
+    return chunks
+
+
+def _variation_shape(rng: np.random.Generator, dim: int, spectrum: Spectrum) -> np.ndarray | None:
+    """A [dim, dim] map from unit-variance noise to a component with the wanted covariance spectrum and
+    expected squared norm 1; None for the isotropic case."""
+    if spectrum == "flat":
+        return None
+    basis, _ = np.linalg.qr(rng.standard_normal((dim, dim)))
+    variance = 1.0 / np.arange(1, dim + 1)
+    shape: np.ndarray = (np.sqrt(variance / variance.sum())[:, None] * basis.T).astype(np.float32)
+    return shape
+
+
+def _variation(rng: np.random.Generator, rows: int, dim: int, shape: np.ndarray | None) -> np.ndarray:
+    if shape is None:
+        return _direction(rng, rows, dim)
+    noise = rng.random((rows, dim), dtype=np.float32)
+    noise -= 0.5
+    noise *= np.float32(np.sqrt(12.0))  # unit variance per entry
+    out: np.ndarray = noise @ shape
+    return out
 
 
 def synthetic_queries(

@@ -1,4 +1,4 @@
-"""FAISS wrapper: exact search equals numpy brute force, with and without id filters."""
+"""Exact flat index: search equals numpy brute force, with and without id filters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snapbuy.index import IdFilter, VectorIndex
+from snapbuy.index import FlatIndex, IdFilter, VectorIndex
 
 N, DIM = 500, 16
 
@@ -30,7 +30,7 @@ def queries() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def index(vectors: np.ndarray) -> VectorIndex:
-    return VectorIndex.build_flat(vectors)
+    return FlatIndex.build(vectors)
 
 
 def brute_force(
@@ -67,7 +67,7 @@ def test_build_flat_properties(index: VectorIndex, vectors: np.ndarray) -> None:
 
 def test_build_flat_accepts_float64_and_non_contiguous(vectors: np.ndarray, queries: np.ndarray) -> None:
     doubled = np.asfortranarray(vectors.astype(np.float64))
-    idx = VectorIndex.build_flat(doubled)
+    idx = FlatIndex.build(doubled)
     assert_same(idx.search(queries[0], 10), brute_force(vectors, queries[0], 10))
 
 
@@ -168,9 +168,8 @@ def test_k_is_capped_at_ntotal(index: VectorIndex, vectors: np.ndarray, queries:
 def test_save_load_round_trip(
     tmp_path: Path, index: VectorIndex, vectors: np.ndarray, queries: np.ndarray
 ) -> None:
-    path = tmp_path / "vectors.faiss"
-    index.save(path)
-    loaded = VectorIndex.load(path)
+    index.save(tmp_path)
+    loaded = FlatIndex.load(tmp_path)
     assert loaded.ntotal == N and loaded.dim == DIM
     mask = np.random.default_rng(11).random(N) < 0.3
     for q in queries:
@@ -229,7 +228,7 @@ def test_results_are_not_views_of_each_other(index: VectorIndex, queries: np.nda
 
 
 def test_empty_index(queries: np.ndarray) -> None:
-    idx = VectorIndex.build_flat(np.zeros((0, DIM), dtype=np.float32))
+    idx = FlatIndex.build(np.zeros((0, DIM), dtype=np.float32))
     assert idx.ntotal == 0
     _, ids = idx.search(queries[0], 5)
     assert np.all(ids == -1)

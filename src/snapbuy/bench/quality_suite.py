@@ -1,0 +1,57 @@
+"""The `quality` suite: the demo's end-to-end evaluation (demo shop -> model -> index -> held-out
+shopper photos), with the machine, the settings and the issue's floors beside the figures."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from snapbuy.bench.report import machine, write_results
+from snapbuy.config import Settings
+from snapbuy.demo.run import FLOORS, DemoOptions, DemoOutcome, Say, run_demo
+
+
+def quality_benchmark(
+    settings: Settings, products: int, train_minutes: float, out_dir: Path, say: Say, seed: int = 0
+) -> tuple[tuple[Path, Path], DemoOutcome]:
+    """Everything the run makes (shop, model when one is trained, index) lives in a temporary folder;
+    the product default model is used when its weights are in settings.models_dir, as in the demo."""
+    with tempfile.TemporaryDirectory(prefix="snapbuy-quality-") as tmp:
+        work = Path(tmp)
+        options = DemoOptions(
+            workdir=work / "shop",
+            index=work / "index",
+            model_name=str(work / "quality-clip.pt"),  # absolute: stays out of models/
+            results=work / "results",
+            products=products,
+            seed=seed,
+            train_minutes=train_minutes,
+            retrain=True,
+        )
+        outcome = run_demo(settings, options, say)
+    report = outcome.report
+    payload: dict[str, Any] = {
+        "suite": "quality",
+        "machine": machine(),
+        "settings": {"products": products, "train_minutes": train_minutes, "seed": seed},
+        "model": outcome.model_spec,
+        "model_reason": outcome.reason,
+        "queries": report.queries,
+        "metrics": report.metrics,
+        "floors": FLOORS,
+        "latency_ms": report.latency_ms,
+        "seconds": round(outcome.seconds, 1),
+    }
+    lines = [
+        f"# snapbuy bench: quality (demo shop of {products} SKUs, {report.queries} held-out shopper photos)",
+        "",
+        f"Model: {outcome.model_spec} ({outcome.reason}). Whole run: {outcome.seconds:.0f} s.",
+        "",
+        "| metric | value | floor |",
+        "|---|---|---|",
+        *(f"| {name} | {value:.3f} | {FLOORS.get(name, '')} |" for name, value in report.metrics.items()),
+        "",
+        f"Latency per photo: p50 {report.latency_ms['p50']:.0f} ms.",
+    ]
+    return write_results(out_dir, "quality", payload, "\n".join(lines) + "\n"), outcome
