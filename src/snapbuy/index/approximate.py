@@ -55,6 +55,15 @@ def index_kind(index: Any) -> str:
     return "other"
 
 
+def _best_k(ids: np.ndarray, exact: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best (scores, ids) by exact score, high to low, padded with -1 ids."""
+    order = np.argsort(-exact, kind="stable")[:k]
+    scores, out_ids = empty_result(k)
+    scores[: len(order)] = exact[order]
+    out_ids[: len(order)] = ids[order]
+    return scores, out_ids
+
+
 def _list_membership(ivf: Any) -> ListMembership | None:
     """Range filters probe the lists that hold the range (see ivf_probe). That needs an inner-product
     quantizer whose centroids can be read; other IVF indexes (and pre-transformed ones, whose queries
@@ -178,14 +187,9 @@ class ApproximateIndex(VectorIndex):
 
     def _rerank(self, q: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids = ids[ids >= 0]
-        scores, out_ids = empty_result(k)
         if len(ids) == 0:
-            return scores, out_ids
-        exact = self._exact.rows(ids) @ q
-        order = np.argsort(-exact, kind="stable")[:k]
-        scores[: len(order)] = exact[order]
-        out_ids[: len(order)] = ids[order]
-        return scores, out_ids
+            return empty_result(k)
+        return _best_k(ids, self._exact.rows(ids) @ q, k)
 
     def _exact_scan(self, q: np.ndarray, k: int, flt: IdFilter) -> tuple[np.ndarray, np.ndarray]:
         start, end = flt.id_range if flt.id_range is not None else (0, self.ntotal)
@@ -195,11 +199,7 @@ class ApproximateIndex(VectorIndex):
         else:
             ids = start + np.flatnonzero(flt.mask[start:end]).astype(np.int64)
             exact = self._exact.rows(ids) @ q
-        order = np.argsort(-exact, kind="stable")[:k]
-        scores, out_ids = empty_result(k)
-        scores[: len(order)] = exact[order]
-        out_ids[: len(order)] = ids[order]
-        return scores, out_ids
+        return _best_k(ids, exact, k)
 
     def _params(self, selector: Any, allowed: int) -> Any:
         """Per-call search parameters: the filter plus effort scaled to the allowed share."""
