@@ -162,7 +162,18 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
     model = tmp_path / "models" / "shop.pt"
     trained = runner.invoke(
         app,
-        ["train", str(shop / "catalog.csv"), "--out", str(model), "--minutes", "0.05", "--batch-size", "8"],
+        [
+            "train",
+            str(shop / "catalog.csv"),
+            "--out",
+            str(model),
+            "--minutes",
+            "0.05",
+            "--batch-size",
+            "8",
+            "--localiser-minutes",
+            "0.01",
+        ],
     )
     assert trained.exit_code == 0, trained.output
     spec = f"{model.with_suffix('.json')}:{model}"

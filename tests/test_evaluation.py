@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from snapbuy.evaluation import evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
@@ -82,3 +83,35 @@ def test_reports_are_written_as_json_and_markdown(
     assert data["settings"]["model"] == "fake:hash"
     text = md_path.read_text()
     assert "| group_recall@1 | 1.000 |" in text and "| blur |" in text
+
+
+class CornerLocaliser:
+    """Always finds the product in the photo's top-left corner; the crop is the photo itself."""
+
+    def find(self, image: Image.Image) -> tuple[int, int, int, int]:
+        return (0, 0, 10, 10)
+
+    def crop(self, image: Image.Image) -> Image.Image:
+        return image
+
+
+def test_with_a_localiser_the_share_of_products_found_is_reported(
+    tiny_shop: tuple[SearchService, Path], tmp_path: Path
+) -> None:
+    service, queries = tiny_shop
+    with queries.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))[:4]
+    boxes = ["0 0 10 10", "1 1 11 11", "50 50 60 60", ""]  # IoU 1, 0.68, 0, not given
+    with (tmp_path / "boxed.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[*rows[0], "product_box"])
+        writer.writeheader()
+        writer.writerows({**row, "product_box": box} for row, box in zip(rows, boxes, strict=True))
+    shutil.copytree(queries.parent / "images", tmp_path / "images")
+    assert "product_located" not in evaluate(service, tmp_path / "boxed.csv").metrics
+    service.localiser = CornerLocaliser()  # type: ignore[assignment]
+    try:
+        report = evaluate(service, tmp_path / "boxed.csv")
+    finally:
+        service.localiser = None
+    assert report.metrics["product_located"] == pytest.approx(2 / 3)
+    assert report.settings["localiser"] is True

@@ -217,3 +217,29 @@ def test_similar_with_a_requested_category_says_so(service: SearchService) -> No
     result = service.similar("SKU007", SearchOptions(k=3, category=other))
     assert (result.category, result.category_source) == (other, "request")
     assert all(i.category == other for i in result.matches)
+
+
+class FixedLocaliser:
+    """Finds the product at a fixed box, or nowhere."""
+
+    def __init__(self, box: tuple[int, int, int, int] | None) -> None:
+        self.box = box
+
+    def crop(self, image: Image.Image) -> Image.Image | None:
+        return None if self.box is None else image.crop(self.box)
+
+
+def test_a_localiser_crop_replaces_the_crop_grid(synthetic_index: Path) -> None:
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    embedder = HashEmbedder()
+    found = SearchService.open(synthetic_index, embedder)
+    found.localiser = FixedLocaliser((10, 20, 60, 70))  # type: ignore[assignment]
+    np.testing.assert_array_equal(
+        found.embed_image(photo), embedder.embed_images([photo.crop((10, 20, 60, 70))])[0]
+    )
+    # Nothing found: the crop grid decides, exactly as without a localiser.
+    found.localiser = FixedLocaliser(None)  # type: ignore[assignment]
+    grid = SearchService.open(synthetic_index, embedder)
+    np.testing.assert_array_equal(found.embed_image(photo), grid.embed_image(photo))
+    found.close()
+    grid.close()

@@ -316,13 +316,24 @@ def train_command(
         str | None,
         typer.Option("--arch", help="architecture for training from scratch (default: the demo's)"),
     ] = None,
-    minutes: Annotated[float, typer.Option("--minutes", min=0.05, help="training time budget")] = 4.0,
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.05, help="training time budget of the CLIP model")
+    ] = 4.0,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=2, help="shopper-photo views per step")
     ] = 200,
+    localiser_minutes: Annotated[
+        float,
+        typer.Option(
+            "--localiser-minutes",
+            min=0.0,
+            help="time for the product localiser, written as OUT's NAME.localiser.pt (0: none)",
+        ),
+    ] = 1.5,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
-    """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model."""
+    """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model,
+    and a product localiser that finds the product in a shopper photo."""
     from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
     settings = _settings()
@@ -333,13 +344,17 @@ def train_command(
         arch=arch,
         models_dir=settings.models_dir,
         allow_download=settings.allow_download,
-        options=TrainOptions(minutes=minutes, batch_size=batch_size, seed=seed),
+        options=TrainOptions(
+            minutes=minutes, batch_size=batch_size, localiser_minutes=localiser_minutes, seed=seed
+        ),
         progress=StepPrinter(lambda line: typer.echo(line, err=True), every=15),
     )
     typer.echo(
         f"trained {report.steps} steps in {report.seconds:.0f} s on {report.products} products "
         f"(loss {report.first_loss:.2f} -> {report.last_loss:.2f}); use it with --model {report.spec}"
     )
+    if report.localiser is not None:
+        typer.echo(f"product localiser: {report.localiser} (search uses it with that model)")
 
 
 @app.command("eval")
@@ -457,7 +472,10 @@ def demo_command(
     products: Annotated[int, typer.Option("--products", min=20)] = 1000,
     minutes: Annotated[
         float, typer.Option("--minutes", min=0.05, help="training budget for the demo model")
-    ] = 5.0,
+    ] = 4.5,
+    localiser_minutes: Annotated[
+        float, typer.Option("--localiser-minutes", min=0.0, help="training budget for its product localiser")
+    ] = 2.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     retrain: Annotated[
         bool, typer.Option("--retrain", help="train even if a model for this shop exists")
@@ -471,7 +489,12 @@ def demo_command(
 
     settings = _settings(host=host, port=port)
     options = DemoOptions(
-        workdir=workdir, products=products, seed=seed, train_minutes=minutes, retrain=retrain
+        workdir=workdir,
+        products=products,
+        seed=seed,
+        train_minutes=minutes,
+        localiser_minutes=localiser_minutes,
+        retrain=retrain,
     )
     outcome = run_demo(settings, options, typer.echo)
     for line in summary_lines(outcome):

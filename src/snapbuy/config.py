@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # Square crops (fractions of the photo's shorter side) tried to find the product in a busy photo;
     # [] embeds the photo alone (fastest). JSON in the environment, e.g. SNAPBUY_CROP_SCALES='[1.0, 0.6]'.
     crop_scales: list[float] = Field(default_factory=lambda: list(DEFAULT_CROP_SCALES))
+    # Use the product localiser trained with the model (NAME.localiser.pt next to its checkpoint) to
+    # find the product in a photo instead of the crop grid. False keeps the crop grid.
+    localise: bool = True
 
 
 @lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 Metrics: recall@1 and recall@10 of the exact SKU and of the item group (design), category accuracy,
 and per-tier sanity (every tier list lies in the query's true category and inside its price bounds);
-broken down by shopper-photo transform family when the queries file says which were applied."""
+broken down by shopper-photo transform family when the queries file says which were applied. With a
+product localiser and a `product_box` column, also how often it found the product (box IoU >= 0.5)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from snapbuy.errors import CatalogError, ImageError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
 RECALL_DEPTH = 10
 REQUIRED = ("image", "sku", "item_group_id", "category")
+# A found box counts as the product when it overlaps the true box this much (intersection over union).
+LOCATED_IOU = 0.5
 
 
 @dataclass
@@ -30,6 +35,7 @@ class QueryOutcome:
     tiers_ok: bool
     families: tuple[str, ...]
     seconds: float
+    located: bool | None = None  # the localiser's box matched product_box; None: not measured
 
 
 @dataclass
@@ -63,7 +69,7 @@ class EvalReport:
             "|---|---|",
             *(f"| {name} | {value:.3f} |" for name, value in m.items()),
             "",
-            "Latency per photo (decode + crops + embed + search): "
+            "Latency per photo (decode + finding the product + embed + search): "
             f"median {self.latency_ms.get('p50', 0):.1f} ms, p99 {self.latency_ms.get('p99', 0):.1f} ms.",
         ]
         if self.by_family:
@@ -95,6 +101,22 @@ def _tiers_ok(result: SearchResult, true_category: str, service: SearchService) 
     return True
 
 
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _located(service: SearchService, image: Image.Image, row: dict[str, str]) -> bool | None:
+    """Did the localiser find the product? None without a localiser or a product_box to check."""
+    truth = row.get("product_box", "").split()
+    if service.localiser is None or len(truth) != 4:
+        return None
+    found = service.localiser.find(image)
+    x0, y0, x1, y1 = (int(v) for v in truth)
+    return found is not None and box_iou(found, (x0, y0, x1, y1)) >= LOCATED_IOU
+
+
 def _summary(outcomes: list[QueryOutcome]) -> dict[str, float]:
     n = max(1, len(outcomes))
 
@@ -111,7 +133,13 @@ def _summary(outcomes: list[QueryOutcome]) -> dict[str, float]:
         "group_recall@10": recall(group, RECALL_DEPTH),
         "category_accuracy": sum(o.category_ok for o in outcomes) / n,
         "tier_sanity": sum(o.tiers_ok for o in outcomes) / n,
+        **_located_share(outcomes),
     }
+
+
+def _located_share(outcomes: list[QueryOutcome]) -> dict[str, float]:
+    measured = [o.located for o in outcomes if o.located is not None]
+    return {"product_located": sum(measured) / len(measured)} if measured else {}
 
 
 def read_queries(path: Path) -> list[dict[str, str]]:
@@ -157,6 +185,7 @@ def evaluate(
                 tiers_ok=_tiers_ok(result, row["category"], service),
                 families=tuple(row.get("families", "").split()),
                 seconds=seconds,
+                located=_located(service, image, row),
             )
         )
         if progress is not None:
@@ -181,6 +210,7 @@ def evaluate(
             "model": service.embedder.identity.spec,
             "random_weights": service.embedder.identity.is_random,
             "crop_scales": list(service.crop_scales),
+            "localiser": service.localiser is not None,
             "recall_depth": RECALL_DEPTH,
         },
     )

@@ -8,7 +8,9 @@ from pathlib import Path
 from snapbuy.bundle import open_current
 from snapbuy.config import Settings
 from snapbuy.embed.openclip import load_embedder
-from snapbuy.index.torch_exact import TorchExactIndex, cuda_available
+from snapbuy.embed.spec import parse_model_spec
+from snapbuy.index.torch_exact import TorchExactIndex, cuda_available, gpu_topk
+from snapbuy.localiser import localiser_for
 from snapbuy.search import SearchService
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,16 @@ def open_service(index_root: Path, settings: Settings, model_spec: str | None = 
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=device, allow_download=settings.allow_download
     )
-    service = SearchService(embedder, bundle, settings.crop_scales)
+    localiser = localiser_for(parse_model_spec(spec)) if settings.localise else None
+    service = SearchService(embedder, bundle, settings.crop_scales, localiser)
     if device.startswith("cuda"):
         # Exact search on the GPU: a faster answer than the CPU's approximate index, and exact.
         cpu_index = service.index
-        service.index = TorchExactIndex.from_index(cpu_index, device)
+        service.index = TorchExactIndex.from_index(cpu_index, device, gpu_topk())
         cpu_index.close()
-        log.info("similarity search runs exactly on %s (torch, float16)", device)
+        log.info(
+            "similarity search runs exactly on %s (float16, top-k by %s)", device, service.index.topk.name
+        )
     log.info(
         "loaded index %s (%d products) with model %s",
         bundle.manifest.version,

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -17,6 +18,9 @@ from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
 from snapbuy.index import IdFilter, load_vector_index
 from snapbuy.store import ProductRecord, ProductStore
 from snapbuy.tiers import TierBound
+
+if TYPE_CHECKING:
+    from snapbuy.localiser import ProductLocaliser
 
 # Category vote: the nearest products vote with weight exp((score - best) / temperature), so a
 # clear nearest neighbour dominates but a run of close ones can outvote it. Robust to negative scores.
@@ -80,12 +84,18 @@ def _item(record: ProductRecord, score: float | None = None) -> SearchItem:
 
 class SearchService:
     def __init__(
-        self, embedder: Embedder, bundle: BundleVersion, crop_scales: Sequence[float] = DEFAULT_CROP_SCALES
+        self,
+        embedder: Embedder,
+        bundle: BundleVersion,
+        crop_scales: Sequence[float] = DEFAULT_CROP_SCALES,
+        localiser: ProductLocaliser | None = None,
     ) -> None:
-        """`crop_scales`: photo crops tried to find the product in clutter; empty = the photo alone."""
+        """`crop_scales`: photo crops tried to find the product in clutter; empty = the photo alone.
+        `localiser`: finds the product in a photo; when given, its crop replaces the crop grid."""
         bundle.check_model(embedder.identity)
         self.embedder = embedder
         self.crop_scales = tuple(crop_scales)
+        self.localiser = localiser
         self.bundle = bundle
         self.index = load_vector_index(bundle.path, bundle.manifest.index)
         self.store = ProductStore(bundle.products_path)
@@ -137,8 +147,13 @@ class SearchService:
     # --- queries -------------------------------------------------------------------------------
 
     def embed_image(self, image: Image.Image) -> np.ndarray:
-        """The query vector of a photo: of the photo and its crops, the one whose nearest catalog
-        vector is closest, so a small product in a busy scene is judged on its own pixels."""
+        """The query vector of a photo, judged on the product's own pixels rather than the scene's:
+        with a localiser, of a square crop around the product it finds; otherwise (or when it finds
+        none), of the photo or the grid crop whose nearest catalog vector is closest."""
+        if self.localiser is not None:
+            crop = self.localiser.crop(image)
+            if crop is not None:
+                return np.asarray(self.embedder.embed_images([crop])[0])
         vectors = self.embedder.embed_images(query_crops(image, self.crop_scales))
         if len(vectors) == 1:
             return np.asarray(vectors[0])

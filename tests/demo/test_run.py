@@ -24,16 +24,21 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  #
 
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["demo", "--products", "30", "--minutes", "0.1", "--no-serve"])
+        result = CliRunner().invoke(
+            app, ["demo", "--products", "30", "--minutes", "0.1", "--localiser-minutes", "0.02", "--no-serve"]
+        )
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "trains its own model" in result.output
     assert "demo-clip.json:" in result.output and "demo-clip.pt (" in result.output
     assert "group_recall@1" in result.output and "floor 0.85" in result.output
+    assert "with the model's product localiser" in result.output
     assert (tmp_path / "models" / "demo-clip.pt").is_file()
     assert list((tmp_path / "bench-results").glob("demo-eval-*.md"))
     # A second run reuses the model trained on the same shop instead of training again.
-    again = CliRunner().invoke(app, ["demo", "--products", "30", "--minutes", "0.1", "--no-serve"])
+    again = CliRunner().invoke(
+        app, ["demo", "--products", "30", "--minutes", "0.1", "--localiser-minutes", "0.02", "--no-serve"]
+    )
     assert again.exit_code == 0, again.output
     assert "already trained on this shop" in again.output

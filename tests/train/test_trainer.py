@@ -15,12 +15,14 @@ from snapbuy.catalog import read_catalog
 from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.embed.openclip import load_embedder
+from snapbuy.embed.spec import parse_model_spec
 from snapbuy.errors import InvalidParameterError
 from snapbuy.imaging import load_image_file
+from snapbuy.localiser import localiser_for
 from snapbuy.train.trainer import DEMO_ARCH, TrainOptions, TrainReport, train
 from snapbuy.train.views import cut_out
 
-OPTIONS = TrainOptions(minutes=0.35, batch_size=32, seed=1)
+OPTIONS = TrainOptions(minutes=0.35, batch_size=32, localiser_minutes=0.02, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +71,25 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     assert "from scratch" in meta["init"] and len(meta["catalog_sha256"]) == 64
     embedder = load_embedder(trained.spec, models_dir=Path("models"))
     assert embedder.identity.weights.startswith("sha256:") and not embedder.identity.is_random
+    # The product localiser trained alongside lies next to the checkpoint and loads with its spec.
+    assert trained.localiser == trained.checkpoint.with_suffix(".localiser.pt")
+    assert meta["localiser"]["file"] == "tiny.localiser.pt" and meta["localiser"]["steps"] >= 1
+    assert localiser_for(parse_model_spec(trained.spec)) is not None
 
 
 def test_fine_tuning_starts_from_given_weights(trained: TrainReport, shop: Path, tmp_path: Path) -> None:
+    stale = tmp_path / "tuned.localiser.pt"
+    stale.write_bytes(b"a localiser of some earlier model")
     tuned = train(
         shop / "catalog.csv",
         tmp_path / "tuned.pt",
         init=trained.spec,
-        options=TrainOptions(minutes=0.05, batch_size=32, seed=2),
+        options=TrainOptions(minutes=0.05, batch_size=32, localiser_minutes=0, seed=2),
     )
     meta = torch.load(tuned.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
     assert meta["init"] == trained.spec
+    assert tuned.localiser is None and meta["localiser"] is None
+    assert not stale.exists()  # trained without a localiser: an older one must not pair with it
     # Starting from trained weights, the first loss is already far below a random start's.
     assert tuned.first_loss < trained.losses[0] * 0.8
 

@@ -16,7 +16,10 @@ def quality_benchmark(
     settings: Settings, products: int, train_minutes: float, out_dir: Path, say: Say, seed: int = 0
 ) -> tuple[tuple[Path, Path], DemoOutcome]:
     """Everything the run makes (shop, model when one is trained, index) lives in a temporary folder;
-    the product default model is used when its weights are in settings.models_dir, as in the demo."""
+    the product default model is used when its weights are in settings.models_dir, as in the demo.
+    The product localiser gets the demo's share of the training time."""
+    defaults = DemoOptions()
+    localiser_minutes = train_minutes * defaults.localiser_minutes / defaults.train_minutes
     with tempfile.TemporaryDirectory(prefix="snapbuy-quality-") as tmp:
         work = Path(tmp)
         options = DemoOptions(
@@ -27,6 +30,7 @@ def quality_benchmark(
             products=products,
             seed=seed,
             train_minutes=train_minutes,
+            localiser_minutes=localiser_minutes,
             retrain=True,
         )
         outcome = run_demo(settings, options, say)
@@ -34,7 +38,12 @@ def quality_benchmark(
     payload: dict[str, Any] = {
         "suite": "quality",
         "machine": machine(),
-        "settings": {"products": products, "train_minutes": train_minutes, "seed": seed},
+        "settings": {
+            "products": products,
+            "train_minutes": train_minutes,
+            "localiser_minutes": round(localiser_minutes, 3),
+            "seed": seed,
+        },
         "model": outcome.model_spec,
         "model_reason": outcome.reason,
         "queries": report.queries,

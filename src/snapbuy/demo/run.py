@@ -22,6 +22,7 @@ from snapbuy.embed.weights import resolve_pretrained_tag
 from snapbuy.errors import WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
+from snapbuy.localiser import localiser_for
 from snapbuy.search import SearchService
 from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
@@ -40,7 +41,8 @@ class DemoOptions:
     results: Path = Path("bench-results")
     products: int = 1000
     seed: int = 0
-    train_minutes: float = 5.0
+    train_minutes: float = 4.5
+    localiser_minutes: float = 2.0
     retrain: bool = False
 
 
@@ -93,11 +95,18 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
         if not options.retrain and _trained_on(model_out, sha):
             reason += f"; {model_out} was already trained on this shop and is reused"
         else:
-            say(f"training the demo model for {options.train_minutes:g} min (model: {reason})")
+            say(
+                f"training the demo model for {options.train_minutes:g} min and its product localiser "
+                f"for {options.localiser_minutes:g} min (model: {reason})"
+            )
             report = train(
                 catalog,
                 model_out,
-                options=TrainOptions(minutes=options.train_minutes, seed=options.seed),
+                options=TrainOptions(
+                    minutes=options.train_minutes,
+                    localiser_minutes=options.localiser_minutes,
+                    seed=options.seed,
+                ),
                 catalog_sha256=sha,
                 progress=StepPrinter(say, every=30),
             )
@@ -112,7 +121,12 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
     )
     indexed = build_index(catalog, options.index, embedder, IndexingOptions(batch_size=settings.batch_size))
     say(f"indexed {indexed.products} products into {indexed.path}")
-    service = SearchService(embedder, open_current(options.index), settings.crop_scales)
+    localiser = localiser_for(parse_model_spec(spec)) if settings.localise else None
+    say(
+        "finding the product in photos with "
+        + ("the model's product localiser" if localiser else f"the crop grid {settings.crop_scales}")
+    )
+    service = SearchService(embedder, open_current(options.index), settings.crop_scales, localiser)
     try:
         result = evaluate(service, options.workdir / QUERIES_FILE)
     finally:

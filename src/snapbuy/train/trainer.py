@@ -1,5 +1,6 @@
 """Time-budgeted contrastive training with open_clip's ClipLoss:
-catalog image <-> title, and catalog image <-> synthetic shopper-photo view of it."""
+catalog image <-> title, and catalog image <-> synthetic shopper-photo view of it; first, the shop's
+product localiser (see train/localiser_training.py), written next to the checkpoint."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from snapbuy import __version__
 from snapbuy.catalog import read_catalog
@@ -27,6 +29,7 @@ from snapbuy.embed.openclip import load_model
 from snapbuy.embed.spec import ModelSpec, parse_model_spec
 from snapbuy.errors import InvalidParameterError, SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
+from snapbuy.localiser import ProductLocaliser, localiser_path
 from snapbuy.train.augment import (
     BACKGROUND_OVERSAMPLE,
     BACKGROUNDS,
@@ -34,6 +37,7 @@ from snapbuy.train.augment import (
     scene_tensors,
     sprite_tensor,
 )
+from snapbuy.train.localiser_training import localiser_cut_out, train_localiser
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,8 @@ class TrainOptions:
     # Catalog images scored against every title as well: it ties both image kinds to the same
     # fresh title "proxies", which learn faster than image-to-image pairs alone.
     catalog_title_bank_weight: float = 1.0
+    # Time for the product localiser (trained first, written next to the checkpoint); 0 = none.
+    localiser_minutes: float = 1.5
     seed: int = 0
     threads: int | None = None
 
@@ -89,6 +95,7 @@ class TrainReport:
     last_loss: float
     products: int
     losses: list[float] = field(default_factory=list)
+    localiser: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -99,13 +106,14 @@ class TrainingSet:
     sprites: torch.Tensor  # [N, 4, S, S] RGBA product cut-outs
     tokens: torch.Tensor  # [N, L] title tokens
     titles: list[str]
+    cut_outs: list[Image.Image]  # RGBA product cut-outs for the localiser's scenes
 
 
 def _prepare(
     catalog_path: Path, transform: Any, tokenizer: Any, options: TrainOptions, image_size: int
 ) -> TrainingSet:
     catalog = read_catalog(catalog_path, skip_invalid=True)
-    images, sprites, titles = [], [], []
+    images, sprites, titles, cut_outs = [], [], [], []
     for product in catalog.products:
         path = next((ref.path for ref in product.images if ref.path is not None), None)
         if path is None:
@@ -118,11 +126,13 @@ def _prepare(
         images.append(transform(image))
         sprites.append(sprite_tensor(image, image_size))
         titles.append(product.title)
+        if options.localiser_minutes:
+            cut_outs.append(localiser_cut_out(image))
     if len(images) < 2:
         raise InvalidParameterError(
             f"{catalog_path} has fewer than two products with readable images to train on"
         )
-    return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles)
+    return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles, cut_outs)
 
 
 def _normaliser(mean: list[float], std: list[float]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -156,6 +166,30 @@ def _lr_at(progress: float, options: TrainOptions) -> float:
         return options.learning_rate * progress / options.warmup_fraction
     decay = (progress - options.warmup_fraction) / (1 - options.warmup_fraction)
     return options.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, decay)))
+
+
+def _train_shop_localiser(
+    cut_outs: list[Image.Image], options: TrainOptions, file_name: str
+) -> tuple[ProductLocaliser | None, dict[str, Any] | None]:
+    """The product localiser for this shop and what the checkpoint records about it (None, None when
+    options.localiser_minutes is 0)."""
+    if not options.localiser_minutes:
+        return None, None
+    localiser, losses = train_localiser(cut_outs, options.localiser_minutes * 60, options.seed)
+    info = {
+        "file": file_name,
+        "steps": len(losses),
+        "first_loss": losses[0],
+        "last_loss": float(np.mean(losses[-10:])),
+        "families": sorted(TRAINING_FAMILIES),
+    }
+    log.info(
+        "trained the product localiser: %d steps, loss %.3f -> %.3f",
+        len(losses),
+        losses[0],
+        info["last_loss"],
+    )
+    return localiser, info
 
 
 def _init_spec(init: str | None, arch: str | None) -> ModelSpec:
@@ -201,6 +235,8 @@ def train(
     backgrounds = scene_tensors(BACKGROUNDS, size * BACKGROUND_OVERSAMPLE, random.Random(options.seed))
     synthesize = ViewSynthesizer(sprites, backgrounds, options.seed)
     log.info("prepared %d products in %.1f s", len(titles), time.perf_counter() - prep_started)
+    localiser_file = localiser_path(out)
+    localiser, localiser_info = _train_shop_localiser(data.cut_outs, options, localiser_file.name)
 
     normalise = _normaliser(preprocess["mean"], preprocess["std"])
     loss_fn = ClipLoss()
@@ -282,6 +318,7 @@ def train(
         "first_loss": losses[0],
         "last_loss": last_loss,
         "options": {k: v for k, v in options.__dict__.items()},
+        "localiser": localiser_info,
     }
     config_path = out.with_suffix(".json")
     _atomic_write(
@@ -292,6 +329,10 @@ def train(
             ).encode()
         ),
     )
+    if localiser is not None:
+        _atomic_write(localiser_file, localiser.save)
+    else:
+        localiser_file.unlink(missing_ok=True)  # an older run's localiser belongs to another model
     _atomic_write(
         out, lambda fh: torch.save({"state_dict": model.state_dict(), "snapbuy_training": metadata}, fh)
     )
@@ -305,6 +346,7 @@ def train(
         last_loss,
         n,
         losses,
+        localiser_file if localiser is not None else None,
     )
 
 
