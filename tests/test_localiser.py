@@ -15,6 +15,7 @@ from snapbuy.localiser import (
     CELL,
     ProductLocaliser,
     ProductMapNet,
+    box_iou,
     localiser_for,
     localiser_path,
     square_around,
@@ -31,6 +32,12 @@ def test_the_blob_with_most_probability_wins_and_diagonals_do_not_connect() -> N
     probability[5, 0:8] = 0.7  # a row joining the 3 cells above it: mass 7.4
     assert strongest_blob(probability) == (0, 4, 8, 6)
     assert strongest_blob(np.full((4, 4), 0.2)) is None
+
+
+def test_box_iou() -> None:
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (1, 1, 11, 11)) == pytest.approx(81 / 119)
+    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
 
 
 def test_square_around_centres_on_the_box_with_a_margin() -> None:

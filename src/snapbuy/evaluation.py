@@ -19,6 +19,7 @@ from PIL import Image
 
 from snapbuy.errors import CatalogError, ImageError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
+from snapbuy.localiser import box_iou
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
 RECALL_DEPTH = 10
@@ -99,12 +100,6 @@ def _tiers_ok(result: SearchResult, true_category: str, service: SearchService) 
         ):
             return False
     return True
-
-
-def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _located(service: SearchService, image: Image.Image, row: dict[str, str]) -> bool | None:

@@ -10,7 +10,7 @@ from snapbuy.config import Settings
 from snapbuy.embed.openclip import load_embedder
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.index.torch_exact import TorchExactIndex, cuda_available, gpu_topk
-from snapbuy.localiser import localiser_for
+from snapbuy.localiser import ProductLocaliser, localiser_for
 from snapbuy.search import SearchService
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,11 @@ def usable_device(requested: str) -> str:
     return requested
 
 
+def configured_localiser(spec: str, settings: Settings) -> ProductLocaliser | None:
+    """The model's product localiser, unless the settings turn localising off."""
+    return localiser_for(parse_model_spec(spec)) if settings.localise else None
+
+
 def open_service(index_root: Path, settings: Settings, model_spec: str | None = None) -> SearchService:
     bundle = open_current(index_root)
     spec = model_spec or settings.model or bundle.manifest.model.spec
@@ -35,8 +40,7 @@ def open_service(index_root: Path, settings: Settings, model_spec: str | None = 
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=device, allow_download=settings.allow_download
     )
-    localiser = localiser_for(parse_model_spec(spec)) if settings.localise else None
-    service = SearchService(embedder, bundle, settings.crop_scales, localiser)
+    service = SearchService(embedder, bundle, settings.crop_scales, configured_localiser(spec, settings))
     if device.startswith("cuda"):
         # Exact search on the GPU: a faster answer than the CPU's approximate index, and exact.
         cpu_index = service.index

@@ -96,6 +96,13 @@ def strongest_blob(probability: np.ndarray, threshold: float = THRESHOLD) -> Box
     return None if best is None else best[1]
 
 
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def square_around(box: Box, margin: float = CROP_MARGIN) -> Box:
     """A square centred on `box`, its side `margin` times the box's longer side (it may extend past
     the photo's edge; PIL fills that part black, as the training views' edges are)."""

@@ -15,7 +15,7 @@ from snapbuy.catalog import read_catalog
 from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.imaging import load_image_file
-from snapbuy.localiser import ProductLocaliser, ProductMapNet
+from snapbuy.localiser import ProductLocaliser, ProductMapNet, box_iou
 from snapbuy.train.localiser_training import (
     SCENE_SIZE,
     box_coverage,
@@ -52,18 +52,13 @@ def test_scene_pool_is_deterministic_and_every_scene_holds_its_product(cut_outs:
     assert (targets.flatten(1).max(dim=1).values == 1.0).all()  # a product spans at least one whole cell
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 def _mean_iou(localiser: ProductLocaliser, cut_outs: list[Image.Image]) -> float:
     rng = random.Random(777)  # scenes the training pool never held
     scores = []
     for i in range(40):
         photo, box = shopper_photo(cut_outs[i % len(cut_outs)], rng, (300, 400), TRAINING_FAMILIES)
         found = localiser.find(photo)
-        scores.append(0.0 if found is None else _iou(found, box))
+        scores.append(0.0 if found is None else box_iou(found, box))
     return float(np.mean(scores))
 
 

@@ -22,7 +22,7 @@ from snapbuy.embed.weights import resolve_pretrained_tag
 from snapbuy.errors import WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
-from snapbuy.localiser import localiser_for
+from snapbuy.loading import configured_localiser
 from snapbuy.search import SearchService
 from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
@@ -121,7 +121,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
     )
     indexed = build_index(catalog, options.index, embedder, IndexingOptions(batch_size=settings.batch_size))
     say(f"indexed {indexed.products} products into {indexed.path}")
-    localiser = localiser_for(parse_model_spec(spec)) if settings.localise else None
+    localiser = configured_localiser(spec, settings)
     say(
         "finding the product in photos with "
         + ("the model's product localiser" if localiser else f"the crop grid {settings.crop_scales}")

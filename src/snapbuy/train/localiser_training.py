@@ -8,10 +8,10 @@ mirrored at random is enough here; drawing fresh scenes every step would cost as
 
 from __future__ import annotations
 
-import math
+import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -20,7 +20,10 @@ from PIL import Image
 
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.localiser import CELL, ProductLocaliser, ProductMapNet
+from snapbuy.train.schedule import warmup_cosine
 from snapbuy.train.views import cut_out
+
+log = logging.getLogger(__name__)
 
 # Training scenes: 3:4 portrait at the localiser's input size (a short side of 96 pixels).
 SCENE_SIZE = (96, 128)
@@ -29,7 +32,7 @@ POOL_SIZE = 4000
 SCENES_PER_SECOND = 45
 BATCH = 64
 LEARNING_RATE = 3e-3
-WARMUP_STEPS = 20
+WARMUP_FRACTION = 0.05
 # Cut-outs are made from catalog images shrunk to this side: the scenes are small.
 CUT_OUT_SIDE = 128
 
@@ -71,7 +74,6 @@ def train_localiser(
     *,
     pool_size: int | None = None,
     width: int = 16,
-    progress: Callable[[int, float, float], None] | None = None,
 ) -> tuple[ProductLocaliser, list[float]]:
     """Train on scenes of `sprites` (RGBA cut-outs) for `seconds` (at least one step). Returns the
     localiser and the loss of every step."""
@@ -79,6 +81,7 @@ def train_localiser(
     if pool_size is None:
         pool_size = int(min(POOL_SIZE, max(BATCH, seconds * SCENES_PER_SECOND)))
     scenes, targets = scene_pool(sprites, pool_size, seed)
+    log.info("training the product localiser for %.0f s on %d scenes", seconds, pool_size)
     net = ProductMapNet(width).train().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
@@ -93,15 +96,13 @@ def train_localiser(
             torch.where(mirror, views.flip(3), views),
             torch.where(mirror, targets[idx].flip(3), targets[idx]),
         )
-        cosine = 0.5 * (1 + math.cos(math.pi * (min(1.0, elapsed / seconds) if seconds > 0 else 1.0)))
+        share_done = elapsed / seconds if seconds > 0 else 1.0
         for group in optimizer.param_groups:
-            group["lr"] = LEARNING_RATE * min(1.0, (len(losses) + 1) / WARMUP_STEPS) * cosine
+            group["lr"] = warmup_cosine(share_done, LEARNING_RATE, WARMUP_FRACTION)
         logits = net(views.contiguous(memory_format=torch.channels_last))
         loss = F.binary_cross_entropy_with_logits(logits, cells)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         losses.append(float(loss.detach()))
-        if progress is not None:
-            progress(len(losses), elapsed, losses[-1])
     return ProductLocaliser(net.eval(), min(SCENE_SIZE)), losses

@@ -38,6 +38,7 @@ from snapbuy.train.augment import (
     sprite_tensor,
 )
 from snapbuy.train.localiser_training import localiser_cut_out, train_localiser
+from snapbuy.train.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +161,6 @@ def _preprocess_cfg(preprocessing: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in preprocessing.items() if k != "image_size"}
 
 
-def _lr_at(progress: float, options: TrainOptions) -> float:
-    """Linear warm-up, then cosine decay over the time budget."""
-    if progress < options.warmup_fraction:
-        return options.learning_rate * progress / options.warmup_fraction
-    decay = (progress - options.warmup_fraction) / (1 - options.warmup_fraction)
-    return options.learning_rate * 0.5 * (1 + math.cos(math.pi * min(1.0, decay)))
-
-
 def _train_shop_localiser(
     cut_outs: list[Image.Image], options: TrainOptions, file_name: str
 ) -> tuple[ProductLocaliser | None, dict[str, Any] | None]:
@@ -263,7 +256,9 @@ def train(
         cursor += batch
         view = normalise(synthesize(idx))
         for group in optimizer.param_groups:
-            group["lr"] = _lr_at((time.perf_counter() - started) / budget, options)
+            group["lr"] = warmup_cosine(
+                (time.perf_counter() - started) / budget, options.learning_rate, options.warmup_fraction
+            )
         # One forward pass for both: BatchNorm then normalises catalog shots and views with the same
         # statistics in training as at inference; separate passes let the model key on batch makeup.
         shown = idx[:n_catalog]
