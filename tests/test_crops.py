@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from snapbuy.crops import DEFAULT_CROP_SCALES, crop_boxes, query_crops
+from snapbuy.crops import DEFAULT_CROP_SCALES, box_iou, crop_boxes, query_crops, square_around
 
 
 def covered(boxes: list[tuple[int, int, int, int]], size: tuple[int, int]) -> bool:
@@ -38,3 +38,15 @@ def test_query_crops_start_with_the_whole_photo() -> None:
     assert crops[0] is photo
     assert len(crops) == 1 + len(crop_boxes((300, 400), [1.0, 0.5]))
     assert query_crops(photo, []) == [photo]
+
+
+def test_box_iou() -> None:
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (1, 1, 11, 11)) == pytest.approx(81 / 119)
+    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+def test_square_around_centres_on_the_box_with_a_margin() -> None:
+    assert square_around((100, 200, 300, 300), margin=1.0) == (100, 150, 300, 350)
+    left, top, right, bottom = square_around((100, 200, 300, 300), margin=1.1)
+    assert right - left == bottom - top == 220 and (left + right) / 2 == 200 and (top + bottom) / 2 == 250

@@ -1,4 +1,4 @@
-"""The product localiser: the blob it picks, the box and crop it derives, its file by the checkpoint."""
+"""The product localiser: the blob it picks, the box it derives, its file by the checkpoint."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ import pytest
 import torch
 from PIL import Image
 
+from snapbuy.crops import square_around
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.errors import ModelError
 from snapbuy.localiser import (
     CELL,
     ProductLocaliser,
     ProductMapNet,
-    box_iou,
     localiser_for,
     localiser_path,
-    square_around,
     strongest_blob,
 )
 
@@ -32,18 +31,6 @@ def test_the_blob_with_most_probability_wins_and_diagonals_do_not_connect() -> N
     probability[5, 0:8] = 0.7  # a row joining the 3 cells above it: mass 7.4
     assert strongest_blob(probability) == (0, 4, 8, 6)
     assert strongest_blob(np.full((4, 4), 0.2)) is None
-
-
-def test_box_iou() -> None:
-    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
-    assert box_iou((0, 0, 10, 10), (1, 1, 11, 11)) == pytest.approx(81 / 119)
-    assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
-
-
-def test_square_around_centres_on_the_box_with_a_margin() -> None:
-    assert square_around((100, 200, 300, 300), margin=1.0) == (100, 150, 300, 350)
-    left, top, right, bottom = square_around((100, 200, 300, 300), margin=1.1)
-    assert right - left == bottom - top == 220 and (left + right) / 2 == 200 and (top + bottom) / 2 == 250
 
 
 class BrightIsProduct(ProductMapNet):
@@ -64,11 +51,12 @@ def test_found_box_is_in_photo_pixels_and_the_crop_is_a_square_around_it() -> No
     localiser = ProductLocaliser(BrightIsProduct(), input_side=96)
     probability = localiser.probability_map(photo)
     assert probability.shape == (16, 12) and probability[5, 3] > 0.99 and probability[0, 0] < 0.01
-    assert localiser.find(photo) == (160, 320, 480, 640)
-    crop = localiser.crop(photo)
-    assert crop is not None and crop.size == (352, 352)
+    found = localiser.find(photo)
+    assert found == (160, 320, 480, 640)
+    left, top, right, bottom = square_around(found)  # the crop search embeds
+    assert right - left == bottom - top == 352
     nothing = ProductLocaliser(BrightIsProduct(never=True), input_side=96)
-    assert nothing.find(photo) is None and nothing.crop(photo) is None
+    assert nothing.find(photo) is None
 
 
 def test_the_map_is_the_mean_of_the_photo_and_its_mirror_image() -> None:

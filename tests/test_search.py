@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from snapbuy.crops import square_around
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.errors import InvalidParameterError, ModelMismatchError, NotFoundError
 from snapbuy.indexing import IndexingOptions, build_index
@@ -225,8 +226,8 @@ class FixedLocaliser:
     def __init__(self, box: tuple[int, int, int, int] | None) -> None:
         self.box = box
 
-    def crop(self, image: Image.Image) -> Image.Image | None:
-        return None if self.box is None else image.crop(self.box)
+    def find(self, image: Image.Image) -> tuple[int, int, int, int] | None:
+        return self.box
 
 
 def test_a_localiser_crop_replaces_the_crop_grid(synthetic_index: Path) -> None:
@@ -235,11 +236,13 @@ def test_a_localiser_crop_replaces_the_crop_grid(synthetic_index: Path) -> None:
     found = SearchService.open(synthetic_index, embedder)
     found.localiser = FixedLocaliser((10, 20, 60, 70))  # type: ignore[assignment]
     np.testing.assert_array_equal(
-        found.embed_image(photo), embedder.embed_images([photo.crop((10, 20, 60, 70))])[0]
+        found.embed_image(photo), embedder.embed_images([photo.crop(square_around((10, 20, 60, 70)))])[0]
     )
+    assert found.search_image(photo, SearchOptions(k=3)).product_box == (10, 20, 60, 70)
     # Nothing found: the crop grid decides, exactly as without a localiser.
     found.localiser = FixedLocaliser(None)  # type: ignore[assignment]
     grid = SearchService.open(synthetic_index, embedder)
     np.testing.assert_array_equal(found.embed_image(photo), grid.embed_image(photo))
+    assert found.search_image(photo, SearchOptions(k=3)).product_box is None
     found.close()
     grid.close()

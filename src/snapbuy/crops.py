@@ -1,6 +1,6 @@
-"""Candidate square crops of a shopper photo. The product may fill a quarter of a cluttered frame,
-off-centre; one of these crops frames it well, and search picks the crop whose best catalog match
-is strongest."""
+"""Square crops of a shopper photo. The product may fill a quarter of a cluttered frame, off-centre:
+either a localiser finds its box and search embeds a square around it, or one of a grid of candidate
+crops frames it well, and search picks the crop whose best catalog match is strongest."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from PIL import Image
 # Crop sides as fractions of the photo's shorter side; consecutive crops overlap by half.
 DEFAULT_CROP_SCALES: tuple[float, ...] = (1.0, 0.7, 0.5)
 
-Box = tuple[int, int, int, int]
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in photo pixels
+# The crop around a found product box: the box's longer side times this, as in a tight product shot.
+CROP_MARGIN = 1.1
 
 
 def _starts(length: int, side: int) -> list[int]:
@@ -35,3 +37,21 @@ def crop_boxes(size: tuple[int, int], scales: Sequence[float]) -> list[Box]:
 def query_crops(image: Image.Image, scales: Sequence[float]) -> list[Image.Image]:
     """The photo itself first (its centre, as the model's preprocessing sees it), then the crops."""
     return [image, *(image.crop(box) for box in crop_boxes(image.size, scales))]
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def square_around(box: Box, margin: float = CROP_MARGIN) -> Box:
+    """A square centred on `box`, its side `margin` times the box's longer side (it may extend past
+    the photo's edge; PIL fills that part black, as the training views' edges are)."""
+    x0, y0, x1, y1 = box
+    half = max(x1 - x0, y1 - y0) * margin / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = max(1, round(2 * half))
+    left, top = round(cx - half), round(cy - half)
+    return left, top, left + side, top + side

@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from snapbuy.crops import box_iou
 from snapbuy.errors import CatalogError, ImageError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
-from snapbuy.localiser import box_iou
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
 RECALL_DEPTH = 10
@@ -102,14 +100,14 @@ def _tiers_ok(result: SearchResult, true_category: str, service: SearchService) 
     return True
 
 
-def _located(service: SearchService, image: Image.Image, row: dict[str, str]) -> bool | None:
-    """Did the localiser find the product? None without a localiser or a product_box to check."""
+def _located(service: SearchService, result: SearchResult, row: dict[str, str]) -> bool | None:
+    """Did the localiser find the product (the box search used)? None without a localiser or a
+    product_box to check."""
     truth = row.get("product_box", "").split()
     if service.localiser is None or len(truth) != 4:
         return None
-    found = service.localiser.find(image)
     x0, y0, x1, y1 = (int(v) for v in truth)
-    return found is not None and box_iou(found, (x0, y0, x1, y1)) >= LOCATED_IOU
+    return result.product_box is not None and box_iou(result.product_box, (x0, y0, x1, y1)) >= LOCATED_IOU
 
 
 def _summary(outcomes: list[QueryOutcome]) -> dict[str, float]:
@@ -180,7 +178,7 @@ def evaluate(
                 tiers_ok=_tiers_ok(result, row["category"], service),
                 families=tuple(row.get("families", "").split()),
                 seconds=seconds,
-                located=_located(service, image, row),
+                located=_located(service, result, row),
             )
         )
         if progress is not None:

@@ -2,9 +2,9 @@
 
 A small fully convolutional net maps the photo, downscaled to a short side of `input_side` pixels, to
 a product-probability map at 1/8 of that resolution. The box around the connected blob holding the most
-probability is where the product is; search embeds a square crop around it. The net is trained by
-`snapbuy train` on the shop's own products composited into synthetic scenes, and is stored next to the
-CLIP checkpoint it was trained with (NAME.pt -> NAME.localiser.pt)."""
+probability is where the product is; search embeds a square crop around it (crops.square_around).
+The net is trained by `snapbuy train` on the shop's own products composited into synthetic scenes, and
+is stored next to the CLIP checkpoint it was trained with (NAME.pt -> NAME.localiser.pt)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+from snapbuy.crops import Box
 from snapbuy.embed.spec import ModelSpec
 from snapbuy.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]
 FORMAT = 1
 SUFFIX = ".localiser.pt"
 # One map cell covers CELL x CELL input pixels (three stride-2 layers).
@@ -33,8 +33,6 @@ CELL = 8
 # Map cells above this probability count as product. Lower than 0.5 because a briefly trained net is
 # unsure about parts of the product (a sole, a lamp's stem) and would otherwise cut them off.
 THRESHOLD = 0.3
-# The crop around the found box: the box's longer side times this, as in a tight product shot.
-CROP_MARGIN = 1.1
 
 
 def _conv(inputs: int, outputs: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -96,24 +94,6 @@ def strongest_blob(probability: np.ndarray, threshold: float = THRESHOLD) -> Box
     return None if best is None else best[1]
 
 
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def square_around(box: Box, margin: float = CROP_MARGIN) -> Box:
-    """A square centred on `box`, its side `margin` times the box's longer side (it may extend past
-    the photo's edge; PIL fills that part black, as the training views' edges are)."""
-    x0, y0, x1, y1 = box
-    half = max(x1 - x0, y1 - y0) * margin / 2
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    side = max(1, round(2 * half))
-    left, top = round(cx - half), round(cy - half)
-    return left, top, left + side, top + side
-
-
 @dataclass
 class ProductLocaliser:
     net: ProductMapNet
@@ -150,11 +130,6 @@ class ProductLocaliser:
             min(image.width, math.ceil(x1 * fx)),
             min(image.height, math.ceil(y1 * fy)),
         )
-
-    def crop(self, image: Image.Image) -> Image.Image | None:
-        """A square crop around the product, or None when none is found."""
-        box = self.find(image)
-        return None if box is None else image.crop(square_around(box))
 
     def save(self, target: Path | BinaryIO) -> None:
         state = {

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.bundle import BundleVersion, open_current
-from snapbuy.crops import DEFAULT_CROP_SCALES, query_crops
+from snapbuy.crops import DEFAULT_CROP_SCALES, Box, query_crops, square_around
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
 from snapbuy.index import IdFilter, load_vector_index
@@ -66,6 +66,7 @@ class SearchResult:
     model: str
     index_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    product_box: Box | None = None  # where the localiser found the product in the photo, if it did
 
 
 def _item(record: ProductRecord, score: float | None = None) -> SearchItem:
@@ -147,23 +148,29 @@ class SearchService:
     # --- queries -------------------------------------------------------------------------------
 
     def embed_image(self, image: Image.Image) -> np.ndarray:
+        return self.locate_and_embed(image)[0]
+
+    def locate_and_embed(self, image: Image.Image) -> tuple[np.ndarray, Box | None]:
         """The query vector of a photo, judged on the product's own pixels rather than the scene's:
-        with a localiser, of a square crop around the product it finds; otherwise (or when it finds
-        none), of the photo or the grid crop whose nearest catalog vector is closest."""
+        with a localiser, of a square crop around the product box it finds (returned too);
+        otherwise (or when it finds none), of the photo or the grid crop whose nearest catalog
+        vector is closest."""
         if self.localiser is not None:
-            crop = self.localiser.crop(image)
-            if crop is not None:
-                return np.asarray(self.embedder.embed_images([crop])[0])
+            box = self.localiser.find(image)
+            if box is not None:
+                return np.asarray(self.embedder.embed_images([image.crop(square_around(box))])[0]), box
         vectors = self.embedder.embed_images(query_crops(image, self.crop_scales))
         if len(vectors) == 1:
-            return np.asarray(vectors[0])
+            return np.asarray(vectors[0]), None
         best_scores, _ = self.index.search_batch(vectors, 1)
-        return np.asarray(vectors[int(np.argmax(best_scores[:, 0]))])
+        return np.asarray(vectors[int(np.argmax(best_scores[:, 0]))]), None
 
     def search_image(self, image: Image.Image, options: SearchOptions) -> SearchResult:
         started = time.perf_counter()
-        query = self.embed_image(image)
-        return self._timed(query, options, started)
+        query, box = self.locate_and_embed(image)
+        result = self._timed(query, options, started)
+        result.product_box = box
+        return result
 
     def search_text(self, text: str, options: SearchOptions) -> SearchResult:
         if not text.strip():

@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 
 from snapbuy.catalog import read_catalog
+from snapbuy.crops import box_iou
 from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.imaging import load_image_file
-from snapbuy.localiser import ProductLocaliser, ProductMapNet, box_iou
+from snapbuy.localiser import ProductLocaliser, ProductMapNet
 from snapbuy.train.localiser_training import (
     SCENE_SIZE,
     box_coverage,

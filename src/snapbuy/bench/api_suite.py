@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,10 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from snapbuy.bench.http_client import post_photo, wait_ready
-from snapbuy.bench.report import machine, write_results
+from snapbuy.bench.report import machine, p50_p99, write_results
 from snapbuy.bundle import open_current
 from snapbuy.errors import SnapbuyError
 
@@ -57,10 +54,7 @@ def _level(url: str, photos: list[bytes], concurrency: int, requests: int) -> Le
         concurrency=concurrency,
         requests=requests,
         errors=sum(status != 200 for status, _ in outcomes),
-        latency_ms={
-            "p50": round(statistics.median(latencies), 1) if latencies else float("nan"),
-            "p99": round(float(np.percentile(latencies, 99)), 1) if latencies else float("nan"),
-        },
+        latency_ms=p50_p99(latencies, 1),
         requests_per_second=round(len(latencies) / wall, 2),
     )
 

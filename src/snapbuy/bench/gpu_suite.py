@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.bench.report import machine, write_results
+from snapbuy.bench.report import machine, p50_p99, write_results
 from snapbuy.bench.vectors import synthetic_catalog, synthetic_queries
 from snapbuy.errors import ConfigError
 from snapbuy.index import FlatIndex, VectorIndex
@@ -51,14 +51,13 @@ def _time_batches(index: VectorIndex, batches: list[np.ndarray]) -> tuple[list[f
 
 
 def _figures(name: str, device: str, batch: int, times: list[float]) -> BackendFigures:
-    p50 = statistics.median(times)
     return BackendFigures(
         name=name,
         device=device,
         batch=batch,
         batches_timed=len(times),
-        batch_ms={"p50": round(p50, 3), "p99": round(float(np.percentile(times, 99)), 3)},
-        queries_per_second=round(batch / (p50 / 1000), 1),
+        batch_ms=p50_p99(times, 3),
+        queries_per_second=round(batch / (statistics.median(times) / 1000), 1),  # from the unrounded median
     )
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import statistics
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 PACKAGES = ("snapbuy", "faiss-cpu", "numpy", "torch", "open_clip_torch")
 
@@ -40,3 +45,14 @@ def write_results(out_dir: Path, name: str, payload: dict[str, Any], markdown: s
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     return paths
+
+
+def p50_p99(values: Sequence[float], digits: int) -> dict[str, float]:
+    """Median and 99th percentile (numpy's linear interpolation) of `values`, rounded to `digits`;
+    NaN for both when there are none."""
+    if not values:
+        return {"p50": math.nan, "p99": math.nan}
+    return {
+        "p50": round(statistics.median(values), digits),
+        "p99": round(float(np.percentile(values, 99)), digits),
+    }
