@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from snapbuy.crops import DEFAULT_CROP_SCALES, box_iou, crop_boxes, query_crops, square_around
+from snapbuy.crops import DEFAULT_CROP_SCALES, box_iou, box_views, crop_boxes, query_crops, square_around
 
 
 def covered(boxes: list[tuple[int, int, int, int]], size: tuple[int, int]) -> bool:
@@ -50,3 +51,15 @@ def test_square_around_centres_on_the_box_with_a_margin() -> None:
     assert square_around((100, 200, 300, 300), margin=1.0) == (100, 150, 300, 350)
     left, top, right, bottom = square_around((100, 200, 300, 300), margin=1.1)
     assert right - left == bottom - top == 220 and (left + right) / 2 == 200 and (top + bottom) / 2 == 250
+
+
+def test_box_views_are_squares_at_each_margin_then_their_mirror_images() -> None:
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 150, 3), dtype=np.uint8))
+    box = (40, 60, 100, 140)
+    plain = box_views(photo, box, (1.0, 1.25), mirror=False)
+    assert [view.size for view in plain] == [(80, 80), (100, 100)]
+    assert plain[0].tobytes() == photo.crop(square_around(box, 1.0)).tobytes()
+    mirrored = box_views(photo, box, (1.0, 1.25), mirror=True)
+    assert len(mirrored) == 4
+    assert np.array_equal(np.asarray(mirrored[2]), np.asarray(plain[0])[:, ::-1])
+    assert np.array_equal(np.asarray(mirrored[3]), np.asarray(plain[1])[:, ::-1])

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from snapbuy.bundle import open_current
+from snapbuy.config import Settings
+from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.index.torch_exact import cuda_available
-from snapbuy.loading import usable_device
+from snapbuy.loading import configured_service, usable_device
 
 
 @pytest.mark.skipif(cuda_available(), reason="checks the fallback on a machine without a GPU")
@@ -17,3 +22,17 @@ def test_cuda_without_a_gpu_falls_back_to_cpu_and_says_so(caplog: pytest.LogCapt
 
 def test_cpu_stays_cpu() -> None:
     assert usable_device("cpu") == "cpu"
+
+
+def test_the_settings_frame_query_photos(sample_index: Path, tiny_embedder: OpenClipEmbedder) -> None:
+    settings = Settings(crop_scales=[1.0], box_margins=[1.2, 1.5], mirror_views=False)
+    service = configured_service(tiny_embedder, open_current(sample_index), settings, None)
+    assert (service.crop_scales, service.box_margins, service.mirror_views) == ((1.0,), (1.2, 1.5), False)
+    service.close()
+
+
+def test_box_margins_in_the_settings_must_be_positive() -> None:
+    with pytest.raises(ValidationError):
+        Settings(box_margins=[1.0, -0.5])
+    with pytest.raises(ValidationError):
+        Settings(box_margins=[])

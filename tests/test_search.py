@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from snapbuy.crops import square_around
+from snapbuy.bundle import open_current
+from snapbuy.crops import DEFAULT_BOX_MARGINS, box_views, square_around
 from snapbuy.embed.base import ModelIdentity
-from snapbuy.errors import InvalidParameterError, ModelMismatchError, NotFoundError
+from snapbuy.errors import ConfigError, InvalidParameterError, ModelMismatchError, NotFoundError
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
@@ -230,14 +231,16 @@ class FixedLocaliser:
         return self.box
 
 
-def test_a_localiser_crop_replaces_the_crop_grid(synthetic_index: Path) -> None:
+def test_localiser_crops_replace_the_crop_grid(synthetic_index: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
     embedder = HashEmbedder()
     found = SearchService.open(synthetic_index, embedder)
     found.localiser = FixedLocaliser((10, 20, 60, 70))  # type: ignore[assignment]
-    np.testing.assert_array_equal(
-        found.embed_image(photo), embedder.embed_images([photo.crop(square_around((10, 20, 60, 70)))])[0]
-    )
+    # The unit mean of the views around the box: every margin, each also mirrored.
+    views = embedder.embed_images(box_views(photo, (10, 20, 60, 70), DEFAULT_BOX_MARGINS, mirror=True))
+    assert len(views) == 2 * len(DEFAULT_BOX_MARGINS)
+    expected = views.mean(axis=0) / np.linalg.norm(views.mean(axis=0))
+    np.testing.assert_allclose(found.embed_image(photo), expected, rtol=1e-5, atol=1e-6)
     assert found.search_image(photo, SearchOptions(k=3)).product_box == (10, 20, 60, 70)
     # Nothing found: the crop grid decides, exactly as without a localiser.
     found.localiser = FixedLocaliser(None)  # type: ignore[assignment]
@@ -246,3 +249,28 @@ def test_a_localiser_crop_replaces_the_crop_grid(synthetic_index: Path) -> None:
     assert found.search_image(photo, SearchOptions(k=3)).product_box is None
     found.close()
     grid.close()
+
+
+def test_one_margin_without_mirror_embeds_the_one_square(synthetic_index: Path) -> None:
+    photo = Image.fromarray(np.random.default_rng(4).integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    embedder = HashEmbedder()
+    single = SearchService(
+        embedder,
+        open_current(synthetic_index),
+        localiser=FixedLocaliser((5, 5, 45, 65)),  # type: ignore[arg-type]
+        box_margins=(1.1,),
+        mirror_views=False,
+    )
+    np.testing.assert_allclose(
+        single.embed_image(photo),
+        embedder.embed_images([photo.crop(square_around((5, 5, 45, 65), 1.1))])[0],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    single.close()
+
+
+@pytest.mark.parametrize("margins", [(), (1.0, 0.0), (-1.1,)])
+def test_box_margins_must_be_positive(synthetic_index: Path, margins: tuple[float, ...]) -> None:
+    with pytest.raises(ConfigError, match="box margins"):
+        SearchService(HashEmbedder(), open_current(synthetic_index), box_margins=margins)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from snapbuy.crops import DEFAULT_CROP_SCALES
+from snapbuy.crops import DEFAULT_BOX_MARGINS, DEFAULT_CROP_SCALES
 
 DEFAULT_MODEL_SPEC = "ViT-B-32:laion2b_s34b_b79k"
 # The product's architecture with random weights: speed does not depend on weight values, so speed
@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # Use the product localiser trained with the model (NAME.localiser.pt next to its checkpoint) to
     # find the product in a photo instead of the crop grid. False keeps the crop grid.
     localise: bool = True
+    # With the localiser: squares of these margins (times the found box's longer side) are embedded
+    # and averaged, each with its mirror image when mirror_views is on. ["1.1"] alone is fastest.
+    box_margins: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_BOX_MARGINS), min_length=1)
+    mirror_views: bool = True
 
 
 @lru_cache(maxsize=1)

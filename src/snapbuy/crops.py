@@ -1,6 +1,6 @@
 """Square crops of a shopper photo. The product may fill a quarter of a cluttered frame, off-centre:
-either a localiser finds its box and search embeds a square around it, or one of a grid of candidate
-crops frames it well, and search picks the crop whose best catalog match is strongest."""
+either a localiser finds its box and search embeds a few squares around it, or one of a grid of
+candidate crops frames it well, and search picks the crop whose best catalog match is strongest."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ DEFAULT_CROP_SCALES: tuple[float, ...] = (1.0, 0.7, 0.5)
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in photo pixels
 # The crop around a found product box: the box's longer side times this, as in a tight product shot.
 CROP_MARGIN = 1.1
+# Search embeds squares of these margins around a found box, each also mirrored, and averages them:
+# the localiser's box is often a little tight or loose, and the mean of a few framings is steadier
+# than any one (1,000 demo photos: group recall@1 0.280 -> 0.319, SKU recall@10 0.613 -> 0.652).
+DEFAULT_BOX_MARGINS: tuple[float, ...] = (1.0, CROP_MARGIN, 1.25)
 
 
 def _starts(length: int, side: int) -> list[int]:
@@ -37,6 +41,14 @@ def crop_boxes(size: tuple[int, int], scales: Sequence[float]) -> list[Box]:
 def query_crops(image: Image.Image, scales: Sequence[float]) -> list[Image.Image]:
     """The photo itself first (its centre, as the model's preprocessing sees it), then the crops."""
     return [image, *(image.crop(box) for box in crop_boxes(image.size, scales))]
+
+
+def box_views(image: Image.Image, box: Box, margins: Sequence[float], mirror: bool) -> list[Image.Image]:
+    """Squares around `box` at each margin, then (with `mirror`) the same squares flipped left-right."""
+    crops = [image.crop(square_around(box, margin)) for margin in margins]
+    if mirror:
+        crops += [crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for crop in crops]
+    return crops
 
 
 def box_iou(a: Box, b: Box) -> float:

@@ -204,6 +204,8 @@ def evaluate(
             "random_weights": service.embedder.identity.is_random,
             "crop_scales": list(service.crop_scales),
             "localiser": service.localiser is not None,
+            "box_margins": list(service.box_margins),
+            "mirror_views": service.mirror_views,
             "recall_depth": RECALL_DEPTH,
         },
     )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from snapbuy.bundle import open_current
+from snapbuy.bundle import BundleVersion, open_current
 from snapbuy.config import Settings
+from snapbuy.embed.base import Embedder
 from snapbuy.embed.openclip import load_embedder
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.index.torch_exact import TorchExactIndex, cuda_available, gpu_topk
@@ -33,6 +34,20 @@ def configured_localiser(spec: str, settings: Settings) -> ProductLocaliser | No
     return localiser_for(parse_model_spec(spec)) if settings.localise else None
 
 
+def configured_service(
+    embedder: Embedder, bundle: BundleVersion, settings: Settings, localiser: ProductLocaliser | None
+) -> SearchService:
+    """A search service that frames query photos as the settings say."""
+    return SearchService(
+        embedder,
+        bundle,
+        settings.crop_scales,
+        localiser,
+        box_margins=settings.box_margins,
+        mirror_views=settings.mirror_views,
+    )
+
+
 def open_service(index_root: Path, settings: Settings, model_spec: str | None = None) -> SearchService:
     bundle = open_current(index_root)
     spec = model_spec or settings.model or bundle.manifest.model.spec
@@ -40,7 +55,7 @@ def open_service(index_root: Path, settings: Settings, model_spec: str | None = 
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=device, allow_download=settings.allow_download
     )
-    service = SearchService(embedder, bundle, settings.crop_scales, configured_localiser(spec, settings))
+    service = configured_service(embedder, bundle, settings, configured_localiser(spec, settings))
     if device.startswith("cuda"):
         # Exact search on the GPU: a faster answer than the CPU's approximate index, and exact.
         cpu_index = service.index

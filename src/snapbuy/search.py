@@ -12,9 +12,9 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.bundle import BundleVersion, open_current
-from snapbuy.crops import DEFAULT_CROP_SCALES, Box, query_crops, square_around
+from snapbuy.crops import DEFAULT_BOX_MARGINS, DEFAULT_CROP_SCALES, Box, box_views, query_crops
 from snapbuy.embed.base import Embedder
-from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
+from snapbuy.errors import BundleError, ConfigError, InvalidParameterError, NotFoundError
 from snapbuy.index import IdFilter, load_vector_index
 from snapbuy.store import ProductRecord, ProductStore
 from snapbuy.tiers import TierBound
@@ -69,6 +69,13 @@ class SearchResult:
     product_box: Box | None = None  # where the localiser found the product in the photo, if it did
 
 
+def _mean_direction(vectors: np.ndarray) -> np.ndarray:
+    """The unit vector along the mean of unit vectors: their consensus, comparable by dot product."""
+    mean: np.ndarray = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
 def _item(record: ProductRecord, score: float | None = None) -> SearchItem:
     return SearchItem(
         sku=record.sku,
@@ -90,13 +97,21 @@ class SearchService:
         bundle: BundleVersion,
         crop_scales: Sequence[float] = DEFAULT_CROP_SCALES,
         localiser: ProductLocaliser | None = None,
+        box_margins: Sequence[float] = DEFAULT_BOX_MARGINS,
+        mirror_views: bool = True,
     ) -> None:
         """`crop_scales`: photo crops tried to find the product in clutter; empty = the photo alone.
-        `localiser`: finds the product in a photo; when given, its crop replaces the crop grid."""
+        `localiser`: finds the product in a photo; when given, crops around the box it finds replace
+        the crop grid: squares of `box_margins` times the box, and with `mirror_views` their mirror
+        images too, embedded and averaged."""
         bundle.check_model(embedder.identity)
+        if not box_margins or min(box_margins) <= 0:
+            raise ConfigError(f"box margins must be at least one positive number, not {list(box_margins)}")
         self.embedder = embedder
         self.crop_scales = tuple(crop_scales)
         self.localiser = localiser
+        self.box_margins = tuple(box_margins)
+        self.mirror_views = mirror_views
         self.bundle = bundle
         self.index = load_vector_index(bundle.path, bundle.manifest.index)
         self.store = ProductStore(bundle.products_path)
@@ -152,13 +167,14 @@ class SearchService:
 
     def locate_and_embed(self, image: Image.Image) -> tuple[np.ndarray, Box | None]:
         """The query vector of a photo, judged on the product's own pixels rather than the scene's:
-        with a localiser, of a square crop around the product box it finds (returned too);
-        otherwise (or when it finds none), of the photo or the grid crop whose nearest catalog
+        with a localiser, the mean direction of the crops around the product box it finds (returned
+        too); otherwise (or when it finds none), of the photo or the grid crop whose nearest catalog
         vector is closest."""
         if self.localiser is not None:
             box = self.localiser.find(image)
             if box is not None:
-                return np.asarray(self.embedder.embed_images([image.crop(square_around(box))])[0]), box
+                views = box_views(image, box, self.box_margins, self.mirror_views)
+                return _mean_direction(self.embedder.embed_images(views)), box
         vectors = self.embedder.embed_images(query_crops(image, self.crop_scales))
         if len(vectors) == 1:
             return np.asarray(vectors[0]), None

@@ -22,8 +22,7 @@ from snapbuy.embed.weights import resolve_pretrained_tag
 from snapbuy.errors import WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
-from snapbuy.loading import configured_localiser
-from snapbuy.search import SearchService
+from snapbuy.loading import configured_localiser, configured_service
 from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
         "finding the product in photos with "
         + ("the model's product localiser" if localiser else f"the crop grid {settings.crop_scales}")
     )
-    service = SearchService(embedder, open_current(options.index), settings.crop_scales, localiser)
+    service = configured_service(embedder, open_current(options.index), settings, localiser)
     try:
         result = evaluate(service, options.workdir / QUERIES_FILE)
     finally:
