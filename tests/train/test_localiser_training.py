@@ -17,7 +17,9 @@ from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.imaging import load_image_file
 from snapbuy.localiser import ProductLocaliser, ProductMapNet
+from snapbuy.train import localiser_training
 from snapbuy.train.localiser_training import (
+    RENDER_FACTOR,
     SCENE_SIZE,
     box_coverage,
     localiser_cut_out,
@@ -51,6 +53,25 @@ def test_scene_pool_is_deterministic_and_every_scene_holds_its_product(cut_outs:
     assert scenes.shape == (6, 3, SCENE_SIZE[1], SCENE_SIZE[0]) and scenes.dtype == torch.uint8
     assert torch.equal(scenes, again)
     assert (targets.flatten(1).max(dim=1).values == 1.0).all()  # a product spans at least one whole cell
+
+
+def test_scenes_are_drawn_large_and_shrunk_with_their_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[int, int]] = []
+
+    def white_square_photo(
+        sprite: Image.Image, rng: random.Random, size: tuple[int, int], families: frozenset[str]
+    ) -> tuple[Image.Image, tuple[int, int, int, int]]:
+        asked.append(size)
+        photo = Image.new("RGB", size)
+        box = (24 * RENDER_FACTOR, 32 * RENDER_FACTOR, 72 * RENDER_FACTOR, 96 * RENDER_FACTOR)
+        photo.paste((255, 255, 255), box)
+        return photo, box
+
+    monkeypatch.setattr(localiser_training, "shopper_photo", white_square_photo)
+    scenes, targets = scene_pool([Image.new("RGBA", (8, 8))], 2, seed=0)
+    assert asked == [(SCENE_SIZE[0] * RENDER_FACTOR, SCENE_SIZE[1] * RENDER_FACTOR)] * 2
+    np.testing.assert_array_equal(targets[0, 0], box_coverage((24, 32, 72, 96), SCENE_SIZE))
+    assert scenes[0, :, 64, 48].tolist() == [255, 255, 255] and scenes[0, :, 10, 10].tolist() == [0, 0, 0]
 
 
 def _mean_iou(localiser: ProductLocaliser, cut_outs: list[Image.Image]) -> float:
