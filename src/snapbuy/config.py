@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     # find the product in a photo instead of the crop grid. False keeps the crop grid.
     localise: bool = True
     # With the localiser: squares of these margins (times the found box's longer side) are embedded
-    # and averaged, each with its mirror image when mirror_views is on. ["1.1"] alone is fastest.
+    # and averaged, each with its mirror image when mirror_views is on. [1.1] alone is fastest.
     box_margins: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_BOX_MARGINS), min_length=1)
     mirror_views: bool = True
 

@@ -11,8 +11,8 @@ PLAIN_BORDER_SPREAD = 12.0
 # a white watch face inside the product stays part of it.
 BACKGROUND_TOLERANCE = 12.0
 # The product mask shrinks by one pixel (a 3x3 minimum filter): anti-aliasing and JPEG ringing leave a
-# light ring around a studio product that no shopper photo has, and a localiser trained on cut-outs
-# that kept it learnt to look for the ring.
+# light ring around a studio product that no shopper photo has, and a localiser (or model) trained on
+# cut-outs that kept it can learn to look for the ring instead of the product.
 EDGE_TRIM = 3
 
 
