@@ -2,7 +2,7 @@
 
 A small fully convolutional net maps the photo, downscaled to a short side of `input_side` pixels, to
 a product-probability map at 1/8 of that resolution. The box around the connected blob holding the most
-probability is where the product is; search embeds a square crop around it (crops.square_around).
+probability is where the product is; search embeds a few squares around it (crops.box_views).
 The net is trained by `snapbuy train` on the shop's own products composited into synthetic scenes, and
 is stored next to the CLIP checkpoint it was trained with (NAME.pt -> NAME.localiser.pt)."""
 

@@ -86,17 +86,14 @@ def gpu_benchmark(
     results = [_figures("faiss flat", "cpu", batch, cpu_times)]
     topks = [faiss_gpu_topk(), TORCH_TOPK] if faiss_gpu_available() else [TORCH_TOPK]
     matrix = TorchExactIndex.from_vectors(catalog.vectors, device)
-    agreement = 0.0
+    gpu_ids_by_topk = []
     for topk in topks:
         matrix.topk = topk
         gpu_times, gpu_ids = _time_batches(matrix, split)
         results.append(_figures(f"{topk.name} float16", device, batch, gpu_times))
-        if topk is topks[0]:
-            agreement = float(
-                np.mean(
-                    [len(set(a) & set(b)) / K for a, b in zip(cpu_ids, gpu_ids[: len(cpu_ids)], strict=True)]
-                )
-            )
+        gpu_ids_by_topk.append(gpu_ids)
+    pairs = zip(cpu_ids, gpu_ids_by_topk[0][: len(cpu_ids)], strict=True)  # the first GPU top-k's
+    agreement = float(np.mean([len(set(a) & set(b)) / K for a, b in pairs]))
     payload: dict[str, Any] = {
         "suite": "gpu",
         "machine": machine(),
