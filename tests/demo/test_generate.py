@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,23 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_generation_is_deterministic_whatever_the_workers(shop: Path, tmp_path: Path) -> None:
     write_demo_data(tmp_path, n_products=40, seed=3, n_queries=30, workers=1)
     assert tree_digest(tmp_path) == tree_digest(shop)
+
+
+def test_generation_is_deterministic_across_processes(shop: Path, tmp_path: Path) -> None:
+    """Another interpreter hashes strings differently (PYTHONHASHSEED): the photos must not depend on
+    the order in which a set of transform families happens to iterate."""
+    code = (
+        "import sys; from pathlib import Path; from snapbuy.demo.generate import write_demo_data; "
+        "write_demo_data(Path(sys.argv[1]), n_products=40, seed=3, n_queries=30, workers=1)"
+    )
+    for hash_seed in ("1", "2"):
+        out = tmp_path / hash_seed
+        subprocess.run(
+            [sys.executable, "-c", code, str(out)],
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+        assert tree_digest(out) == tree_digest(shop)
 
 
 def test_catalog_reads_back_with_merchant_center_names(shop: Path) -> None:

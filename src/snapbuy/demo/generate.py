@@ -56,7 +56,7 @@ class DemoDataReport:
 def _query_job(args: tuple[int, int, DemoProduct, Path]) -> dict[str, str]:
     seed, index, product, folder = args
     rng = random.Random(seed * 1_000_003 + index)  # one stream per photo: same output in any worker
-    families = frozenset(f for f in FAMILIES if rng.random() < FAMILY_RATES[f])
+    families = frozenset(f for f in sorted(FAMILIES) if rng.random() < FAMILY_RATES[f])
     sideways = rng.choice((6, 8)) if rng.random() < SIDEWAYS_RATE else None
     sprite = draw_sprite(product.design, PALETTE[product.colour])
     photo, box = shopper_photo(sprite, rng, phone_size(rng), families)
