@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from snapbuy.crops import DEFAULT_CROP_SCALES, box_iou, box_views, crop_boxes, query_crops, square_around
+from snapbuy.crops import (
+    DEFAULT_CROP_SCALES,
+    box_iou,
+    box_views,
+    crop_boxes,
+    crop_with_edges,
+    query_crops,
+    square_around,
+)
 
 
 def covered(boxes: list[tuple[int, int, int, int]], size: tuple[int, int]) -> bool:
@@ -63,3 +71,23 @@ def test_box_views_are_squares_at_each_margin_then_their_mirror_images() -> None
     assert len(mirrored) == 4
     assert np.array_equal(np.asarray(mirrored[2]), np.asarray(plain[0])[:, ::-1])
     assert np.array_equal(np.asarray(mirrored[3]), np.asarray(plain[1])[:, ::-1])
+
+
+def test_a_crop_past_the_photo_edge_repeats_the_edge_pixels() -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    photo = Image.fromarray(pixels)
+    inside = crop_with_edges(photo, (5, 5, 20, 25))
+    assert inside.tobytes() == photo.crop((5, 5, 20, 25)).tobytes()
+    out = np.asarray(crop_with_edges(photo, (-4, 30, 26, 50)))  # 4 px past the left, 10 past the bottom
+    assert out.shape == (20, 30, 3)
+    np.testing.assert_array_equal(out[:10, 4:], pixels[30:40, 0:26])  # the photo's own pixels
+    np.testing.assert_array_equal(out[:10, 0], pixels[30:40, 0])  # left: the first column again
+    np.testing.assert_array_equal(out[15, 4:], pixels[39, 0:26])  # below: the last row again
+    assert not (out == 0).all(axis=2).any() or (pixels == 0).all(axis=2).any()  # no black fill
+
+
+def test_box_views_near_the_edge_have_no_black_bands() -> None:
+    photo = Image.new("RGB", (100, 100), (200, 180, 160))
+    views = box_views(photo, (0, 0, 40, 60), (1.25,), mirror=False)
+    assert views[0].size == (75, 75)
+    assert np.asarray(views[0]).min() == 160
