@@ -1,4 +1,4 @@
-"""The product localiser: the blob it picks, the box it derives, its file by the checkpoint."""
+"""The product localiser: the box it reads off the net's map, its second look, its file by the checkpoint."""
 
 from __future__ import annotations
 
@@ -9,61 +9,139 @@ import pytest
 import torch
 from PIL import Image
 
-from snapbuy.crops import square_around
+from snapbuy.crops import box_iou
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.errors import ModelError
 from snapbuy.localiser import (
+    BOX_UNIT,
+    CANDIDATES,
     CELL,
+    REFINE_MARGIN,
+    MapPrediction,
     ProductLocaliser,
     ProductMapNet,
+    cell_centres,
     localiser_for,
     localiser_path,
-    strongest_blob,
 )
 
 
-def test_the_blob_with_most_probability_wins_and_diagonals_do_not_connect() -> None:
-    probability = np.zeros((6, 8))
-    probability[1:3, 1:3] = 0.9  # 4 cells, mass 3.6
-    probability[4, 5:8] = 0.6  # 3 cells, mass 1.8
-    probability[3, 3] = 0.99  # touches the first blob only at a corner
-    assert strongest_blob(probability) == (1, 1, 3, 3)
-    probability[5, 0:8] = 0.7  # a row joining the 3 cells above it: mass 7.4
-    assert strongest_blob(probability) == (0, 4, 8, 6)
-    assert strongest_blob(np.full((4, 4), 0.2)) is None
-
-
 class BrightIsProduct(ProductMapNet):
-    """Calls a map cell product when its pixels are bright: a stand-in net with a known answer."""
+    """Says the product's centre is in the brightest cells and its box is the bright area's: a stand-in
+    net with a known answer. Cells predict the bright area's box from the mean of the bright pixels'
+    coordinates and their spread, as a real net would infer it from what it sees."""
 
     def __init__(self, never: bool = False) -> None:
         super().__init__(width=4)
         self.never = never
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        brightness = torch.nn.functional.avg_pool2d(pixels.mean(dim=1, keepdim=True), CELL)
-        return torch.full_like(brightness, -9.0) if self.never else 18.0 * (brightness - 0.5)
+        bright = (pixels.mean(dim=1) > 0.5).float()  # [B, H, W]
+        height, width = bright.shape[-2:]
+        ys = torch.arange(height, dtype=torch.float32)[:, None].expand(height, width)
+        xs = torch.arange(width, dtype=torch.float32).expand(height, width)
+        maps = []
+        for mask in bright:
+            inside_x, inside_y = xs[mask > 0], ys[mask > 0]
+            box = torch.stack([inside_x.min(), inside_y.min(), inside_x.max() + 1, inside_y.max() + 1])
+            centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            cell_x, cell_y = cell_centres(height // CELL, width // CELL)
+            distance = ((cell_x - centre_x) ** 2 + (cell_y - centre_y) ** 2).sqrt()
+            logit = torch.full_like(distance, -9.0) if self.never else 6.0 - distance
+            offsets = torch.stack([cell_x, cell_y, cell_x, cell_y])
+            edges = (box[:, None, None] - offsets) / BOX_UNIT
+            maps.append(torch.cat([logit[None], edges]))
+        return torch.stack(maps)
 
 
-def test_found_box_is_in_photo_pixels_and_the_crop_is_a_square_around_it() -> None:
-    photo = Image.new("RGB", (960, 1280), "black")  # 10x the 96x128 the net sees: a map of 12x16 cells
-    photo.paste((255, 255, 255), (160, 320, 480, 640))  # cells 2-6 across, 4-8 down, 80 px each
+def test_found_box_is_in_photo_pixels_and_refined_by_a_second_look() -> None:
+    photo = Image.new("RGB", (960, 1280), "black")  # 10x the 96x128 the net sees
+    photo.paste((255, 255, 255), (160, 320, 480, 640))
     localiser = ProductLocaliser(BrightIsProduct(), input_side=96)
-    probability = localiser.probability_map(photo)
-    assert probability.shape == (16, 12) and probability[5, 3] > 0.99 and probability[0, 0] < 0.01
+    prediction = localiser.predict(photo)
+    assert prediction.centre.shape == (16, 12) and prediction.boxes.shape == (4, 16, 12)
+    assert np.unravel_index(prediction.centre.argmax(), prediction.centre.shape) in {
+        (5, 3),
+        (5, 4),
+        (6, 3),
+        (6, 4),
+    }
     found = localiser.find(photo)
-    assert found == (160, 320, 480, 640)
-    left, top, right, bottom = square_around(found)  # the crop search embeds
-    assert right - left == bottom - top == 352
+    assert found is not None
+    assert box_iou(found, (160, 320, 480, 640)) > 0.97
     nothing = ProductLocaliser(BrightIsProduct(never=True), input_side=96)
     assert nothing.find(photo) is None
 
 
+def test_the_second_look_sees_a_square_around_each_first_look_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = Image.new("RGB", (600, 800), "black")
+    photo.paste((255, 255, 255), (100, 200, 200, 300))
+    localiser = ProductLocaliser(BrightIsProduct(), input_side=96)
+    looked_at: list[tuple[tuple[int, int], int]] = []
+    look = localiser._look
+
+    def spy(image: Image.Image, count: int) -> list[tuple[tuple[int, int, int, int], float]]:
+        looked_at.append((image.size, count))
+        return look(image, count)
+
+    monkeypatch.setattr(localiser, "_look", spy)
+    found = localiser.find(photo)
+    assert found is not None and box_iou(found, (100, 200, 200, 300)) > 0.95
+    side = round(100 * REFINE_MARGIN)
+    assert looked_at[0] == ((600, 800), CANDIDATES)
+    # One bright thing: the first look names one place, and the second look sees a square around it.
+    assert len(looked_at) == 2 and looked_at[1][1] == 1
+    (width, height), _ = looked_at[1]
+    assert width == height and abs(width - side) <= 4
+
+
+def test_the_best_close_up_wins_among_the_first_look_places(monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = Image.new("RGB", (900, 1200))
+    localiser = ProductLocaliser(BrightIsProduct(), input_side=96)
+    vase, product = (100, 100, 200, 200), (500, 600, 700, 800)  # the first look likes the vase more
+
+    def look(image: Image.Image, count: int) -> list[tuple[tuple[int, int, int, int], float]]:
+        if image.size == photo.size:
+            return [(vase, 0.9), (product, 0.6)][:count]
+        # A close-up: of the vase (140 px) nothing much; of the product (280 px) a sure, tighter box.
+        if image.width == round(100 * REFINE_MARGIN):
+            return [((20, 20, 120, 120), 0.2)]
+        return [((50, 50, 230, 230), 0.8)]
+
+    monkeypatch.setattr(localiser, "_look", look)
+    left, top = 600 - 140, 700 - 140  # the product's close-up: a 280 px square around its centre
+    assert localiser.find(photo) == (left + 50, top + 50, left + 230, top + 230)
+    localiser.candidates = 1  # the first look's best place alone
+    corner = 150 - 70  # the vase's close-up: a 140 px square around its centre
+    assert localiser.find(photo) == (corner + 20, corner + 20, corner + 120, corner + 120)
+
+
 def test_the_map_is_the_mean_of_the_photo_and_its_mirror_image() -> None:
     photo = Image.new("RGB", (96, 128), "black")
-    photo.paste((255, 255, 255), (0, 0, 16, 16))  # top-left 2x2 cells; the mirror pass sees top-right
-    probability = ProductLocaliser(BrightIsProduct(), input_side=96).probability_map(photo)
-    assert probability[0, 0] == pytest.approx(1.0, abs=1e-3) and probability[0, 11] < 1e-3
+    photo.paste((255, 255, 255), (0, 0, 16, 16))  # top-left; the mirror pass sees it top-right
+    prediction = ProductLocaliser(BrightIsProduct(), input_side=96).predict(photo)
+    # Both passes agree once the mirror pass is flipped back: the same box from either side.
+    assert prediction.centre[0, 0] == pytest.approx(prediction.centre.max())
+    np.testing.assert_allclose(prediction.boxes[:, 0, 0], [0, 0, 16, 16], atol=1e-4)
+
+
+def test_peaks_are_most_probable_first_and_skip_cells_inside_a_box_found() -> None:
+    assert MapPrediction(np.full((4, 4), 0.05), np.zeros((4, 4, 4))).peaks(min_score=0.1, count=3) == []
+    centre = np.zeros((4, 6))
+    centre[1, 2], centre[1, 1] = 0.9, 0.3  # the best cell and a neighbour that agrees less
+    centre[2, 5] = 0.5  # another thing, further right
+    boxes = np.zeros((4, 4, 6))
+    boxes[:, 1, 2] = [10, 10, 30, 30]
+    boxes[:, 1, 1] = [14, 10, 34, 30]
+    boxes[:, 2, 5] = [40, 16, 48, 24]
+    found = MapPrediction(centre, boxes).peaks(count=3)
+    assert [score for _, score in found] == [0.9, 0.5]  # the neighbour at 0.3 lies inside the first box
+    assert found[0][0] == pytest.approx((11.0, 10.0, 31.0, 30.0))
+    assert found[1][0] == pytest.approx((40.0, 16.0, 48.0, 24.0))
+    # Cell positions scale with the image: with cells 16 pixels wide, the third cell's centre is at
+    # x = 40, inside the second box; with 8-pixel cells it would be at 20, outside it.
+    wide = MapPrediction(centre, boxes * 2, cell_size=(16.0, 16.0)).peaks(count=3)
+    assert [score for _, score in wide] == [0.9, 0.5]
 
 
 def test_saved_localiser_loads_next_to_its_checkpoint(tmp_path: Path) -> None:
@@ -78,7 +156,7 @@ def test_saved_localiser_loads_next_to_its_checkpoint(tmp_path: Path) -> None:
     loaded = localiser_for(spec)
     assert loaded is not None and loaded.input_side == 64
     photo = Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 64, 3), dtype=np.uint8))
-    np.testing.assert_allclose(loaded.probability_map(photo), localiser.probability_map(photo), atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(photo).boxes, localiser.predict(photo).boxes, atol=1e-5)
     assert localiser_for(parse_model_spec("ViT-B-32:random")) is None
 
 
@@ -86,4 +164,11 @@ def test_a_damaged_localiser_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "shop.localiser.pt"
     path.write_bytes(b"not a torch file")
     with pytest.raises(ModelError, match=r"shop\.localiser\.pt"):
+        ProductLocaliser.load(path)
+
+
+def test_a_localiser_from_another_format_asks_for_training_again(tmp_path: Path) -> None:
+    path = tmp_path / "shop.localiser.pt"
+    torch.save({"format": 1, "width": 4, "input_side": 64, "state_dict": {}}, path)
+    with pytest.raises(ModelError, match=r"format 1.*train the model again"):
         ProductLocaliser.load(path)

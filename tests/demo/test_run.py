@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from typer.testing import CliRunner
 
 from snapbuy.cli import app
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
-from snapbuy.demo.run import choose_model
+from snapbuy.demo.run import _trained_on, choose_model
+from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
 
 
 def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> None:
@@ -42,3 +44,16 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  #
     )
     assert again.exit_code == 0, again.output
     assert "already trained on this shop" in again.output
+
+
+def test_a_model_is_reused_only_with_a_localiser_this_version_loads(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "demo-clip.pt"
+    checkpoint.with_suffix(".json").write_text("{}")
+    torch.save({"snapbuy_training": {"catalog_sha256": "abc"}}, checkpoint)
+    assert _trained_on(checkpoint, "abc", wants_localiser=False)
+    assert not _trained_on(checkpoint, "another shop", wants_localiser=False)
+    assert not _trained_on(checkpoint, "abc", wants_localiser=True)  # none next to it
+    torch.save({"format": 1, "width": 4, "input_side": 64, "state_dict": {}}, localiser_path(checkpoint))
+    assert not _trained_on(checkpoint, "abc", wants_localiser=True)  # an older version's
+    ProductLocaliser(ProductMapNet(width=4), input_side=64).save(localiser_path(checkpoint))
+    assert _trained_on(checkpoint, "abc", wants_localiser=True)

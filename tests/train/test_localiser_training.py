@@ -1,5 +1,5 @@
-"""Localiser training: its cell targets, its scene pool, and a short run that learns to find products in
-scenes it never saw."""
+"""Localiser training: its map targets, its scene pool with close-ups, and a short run that learns to find
+products in scenes it never saw."""
 
 from __future__ import annotations
 
@@ -16,13 +16,17 @@ from snapbuy.crops import box_iou
 from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.imaging import load_image_file
-from snapbuy.localiser import ProductLocaliser, ProductMapNet
+from snapbuy.localiser import BOX_UNIT, CELL, ProductLocaliser, ProductMapNet, absolute_boxes
 from snapbuy.train import localiser_training
 from snapbuy.train.localiser_training import (
+    CLOSE_UP_MARGINS,
+    DECOY_EVERY,
     RENDER_FACTOR,
     SCENE_SIZE,
-    box_coverage,
     localiser_cut_out,
+    localiser_loss,
+    map_targets,
+    mirrored,
     scene_pool,
     train_localiser,
 )
@@ -39,20 +43,58 @@ def cut_outs(tmp_path_factory: pytest.TempPathFactory) -> list[Image.Image]:
     ]
 
 
-def test_each_cell_learns_the_share_of_it_inside_the_box() -> None:
-    cells = box_coverage((8, 16, 24, 24), (32, 32))
-    expected = np.zeros((4, 4))
-    expected[2, 1:3] = 1.0
-    np.testing.assert_array_equal(cells, expected)
-    assert box_coverage((4, 0, 8, 8), (32, 32))[0, 0] == 0.5
+def test_the_centre_target_peaks_at_the_box_centre_and_every_cell_knows_the_box() -> None:
+    boxes = torch.tensor([[8.0, 16.0, 40.0, 48.0]])  # centre (24, 32): the middle of cell (3, 2)... edge
+    centre, edges = map_targets(boxes, 8, 8)
+    assert centre.shape == (1, 1, 8, 8) and edges.shape == (1, 4, 8, 8)
+    peak = np.unravel_index(int(centre[0, 0].argmax()), (8, 8))
+    assert peak in {(3, 2), (3, 3), (4, 2), (4, 3)}  # the four cells around (24, 32)
+    assert float(centre[0, 0, 0, 7]) < 0.01
+    # Whichever cell reads its edges back, it gets the same box.
+    corners = absolute_boxes(edges[0])
+    np.testing.assert_allclose(corners[:, 0, 0], [8, 16, 40, 48], atol=1e-5)
+    np.testing.assert_allclose(corners[:, 7, 5], [8, 16, 40, 48], atol=1e-5)
+    assert float(edges[0, 0, 0, 0]) == pytest.approx((8 - CELL / 2) / BOX_UNIT)
 
 
-def test_scene_pool_is_deterministic_and_every_scene_holds_its_product(cut_outs: list[Image.Image]) -> None:
-    scenes, targets = scene_pool(cut_outs, 6, seed=3)
-    again, _ = scene_pool(cut_outs, 6, seed=3)
-    assert scenes.shape == (6, 3, SCENE_SIZE[1], SCENE_SIZE[0]) and scenes.dtype == torch.uint8
-    assert torch.equal(scenes, again)
-    assert (targets.flatten(1).max(dim=1).values == 1.0).all()  # a product spans at least one whole cell
+def test_a_perfect_map_costs_less_than_a_wrong_box() -> None:
+    boxes = torch.tensor([[8.0, 16.0, 40.0, 48.0]])
+    centre, edges = map_targets(boxes, 8, 8)
+    logit = torch.logit(centre.clamp(1e-4, 1 - 1e-4))
+    perfect = localiser_loss(torch.cat([logit, edges], dim=1), boxes)
+    shifted = localiser_loss(torch.cat([logit, edges + 0.2], dim=1), boxes)
+    assert float(shifted) > float(perfect) + 0.15
+
+
+def test_mirroring_moves_the_box_with_the_pixels() -> None:
+    pixels = torch.zeros(2, 3, 16, 32)
+    pixels[:, :, 4:8, 2:10] = 1.0
+    boxes = torch.tensor([[2.0, 4.0, 10.0, 8.0]] * 2)
+    flipped, flipped_boxes = mirrored(pixels, boxes, torch.tensor([True, False]))
+    assert flipped_boxes.tolist() == [[22.0, 4.0, 30.0, 8.0], [2.0, 4.0, 10.0, 8.0]]
+    assert float(flipped[0, 0, 5, 25]) == 1.0 and float(flipped[0, 0, 5, 5]) == 0.0
+    assert torch.equal(flipped[1], pixels[1])
+
+
+def test_scene_pool_is_deterministic_and_every_image_holds_its_product(cut_outs: list[Image.Image]) -> None:
+    pool = scene_pool(cut_outs, 6, seed=3)
+    again = scene_pool(cut_outs, 6, seed=3)
+    side = min(SCENE_SIZE)
+    decoys = 6 // DECOY_EVERY
+    assert pool.scenes.shape == (6, 3, SCENE_SIZE[1], SCENE_SIZE[0]) and pool.scenes.dtype == torch.uint8
+    assert pool.close_ups.shape == (6 + decoys, 3, side, side)
+    assert pool.close_up_present.tolist() == [True] * 6 + [False] * decoys
+    assert torch.equal(pool.scenes, again.scenes) and torch.equal(pool.close_ups, again.close_ups)
+    close_up_boxes = pool.close_up_boxes[:6]
+    for boxes, (width, height) in ((pool.scene_boxes, SCENE_SIZE), (close_up_boxes, (side, side))):
+        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+        assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
+    # A close-up is framed around its product: the box's longer side fills most of it.
+    longer = torch.maximum(
+        close_up_boxes[:, 2] - close_up_boxes[:, 0], close_up_boxes[:, 3] - close_up_boxes[:, 1]
+    )
+    assert (longer >= side / CLOSE_UP_MARGINS[1] - 2).all()
+    assert (pool.close_up_boxes[6:] == 0).all()
 
 
 def test_scenes_are_drawn_large_and_shrunk_with_their_box(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -63,15 +105,23 @@ def test_scenes_are_drawn_large_and_shrunk_with_their_box(monkeypatch: pytest.Mo
     ) -> tuple[Image.Image, tuple[int, int, int, int]]:
         asked.append(size)
         photo = Image.new("RGB", size)
-        box = (24 * RENDER_FACTOR, 32 * RENDER_FACTOR, 72 * RENDER_FACTOR, 96 * RENDER_FACTOR)
+        box = (8 * RENDER_FACTOR, 8 * RENDER_FACTOR, 24 * RENDER_FACTOR, 24 * RENDER_FACTOR)
         photo.paste((255, 255, 255), box)
         return photo, box
 
     monkeypatch.setattr(localiser_training, "shopper_photo", white_square_photo)
-    scenes, targets = scene_pool([Image.new("RGBA", (8, 8))], 2, seed=0)
-    assert asked == [(SCENE_SIZE[0] * RENDER_FACTOR, SCENE_SIZE[1] * RENDER_FACTOR)] * 2
-    np.testing.assert_array_equal(targets[0, 0], box_coverage((24, 32, 72, 96), SCENE_SIZE))
-    assert scenes[0, :, 64, 48].tolist() == [255, 255, 255] and scenes[0, :, 10, 10].tolist() == [0, 0, 0]
+    pool = scene_pool([Image.new("RGBA", (8, 8))], DECOY_EVERY, seed=0)
+    assert asked == [(SCENE_SIZE[0] * RENDER_FACTOR, SCENE_SIZE[1] * RENDER_FACTOR)] * DECOY_EVERY
+    assert pool.scene_boxes[0].tolist() == [8, 8, 24, 24]
+    assert pool.scenes[0, :, 16, 16].tolist() == [255, 255, 255]
+    assert pool.scenes[0, :, 60, 60].tolist() == [0, 0, 0]
+    # The close-up's box is where its white pixels are; the decoy shows (almost) none of them.
+    x0, y0, x1, y1 = (round(v) for v in pool.close_up_boxes[0].tolist())
+    crop = pool.close_ups[0, 0]
+    assert int(crop[(y0 + y1) // 2, (x0 + x1) // 2]) == 255
+    assert int(crop[(y0 + y1) // 2, max(0, x0 - 3)]) < 128 or x0 < 3
+    decoy = pool.close_ups[len(pool.scenes), 0].float() / 255
+    assert float(decoy.mean()) < 0.05
 
 
 def _mean_iou(localiser: ProductLocaliser, cut_outs: list[Image.Image]) -> float:

@@ -19,10 +19,11 @@ from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
 from snapbuy.embed.openclip import load_embedder
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.embed.weights import resolve_pretrained_tag
-from snapbuy.errors import WeightsUnavailableError
+from snapbuy.errors import ModelError, WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.loading import configured_localiser, configured_service
+from snapbuy.localiser import ProductLocaliser, localiser_path
 from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
 log = logging.getLogger(__name__)
@@ -67,15 +68,24 @@ def choose_model(settings: Settings) -> tuple[str | None, str]:
     return DEFAULT_MODEL_SPEC, f"the product default {DEFAULT_MODEL_SPEC} weights are in {path}"
 
 
-def _trained_on(checkpoint: Path, catalog_sha: str) -> bool:
-    """True when `checkpoint` exists and was trained on exactly this catalog file."""
+def _trained_on(checkpoint: Path, catalog_sha: str, wants_localiser: bool) -> bool:
+    """True when `checkpoint` was trained on exactly this catalog file and its localiser (when
+    one is wanted) loads: one from an older snapbuy version means training again, not a crash."""
     if not checkpoint.is_file() or not checkpoint.with_suffix(".json").is_file():
         return False
     try:
         meta = torch.load(checkpoint, map_location="cpu", weights_only=True).get("snapbuy_training", {})
     except Exception:  # unreadable or foreign checkpoint: train a fresh one
         return False
-    return bool(meta.get("catalog_sha256") == catalog_sha)
+    if meta.get("catalog_sha256") != catalog_sha:
+        return False
+    if not wants_localiser:
+        return True
+    try:
+        ProductLocaliser.load(localiser_path(checkpoint))
+    except ModelError:
+        return False
+    return True
 
 
 def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
@@ -91,7 +101,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
     say(f"  {data.products} SKUs in {data.groups} designs, {data.queries} shopper photos")
     if spec is None:
         sha = read_catalog(catalog).sha256
-        if not options.retrain and _trained_on(model_out, sha):
+        if not options.retrain and _trained_on(model_out, sha, options.localiser_minutes > 0):
             reason += f"; {model_out} was already trained on this shop and is reused"
         else:
             say(
