@@ -60,7 +60,8 @@ def test_found_box_is_in_photo_pixels_and_refined_by_a_second_look() -> None:
     localiser = ProductLocaliser(BrightIsProduct(), input_side=96)
     prediction = localiser.predict(photo)
     assert prediction.centre.shape == (16, 12) and prediction.boxes.shape == (4, 16, 12)
-    assert np.unravel_index(prediction.centre.argmax(), prediction.centre.shape) in {
+    peak = np.unravel_index(int(prediction.centre.argmax()), prediction.centre.shape)
+    assert tuple(int(i) for i in peak) in {
         (5, 3),
         (5, 4),
         (6, 3),

@@ -16,7 +16,7 @@ from snapbuy.crops import DEFAULT_BOX_MARGINS, box_views, crop_with_edges, squar
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.errors import ConfigError, InvalidParameterError, ModelMismatchError, NotFoundError
 from snapbuy.indexing import IndexingOptions, build_index
-from snapbuy.search import SearchOptions, SearchResult, SearchService
+from snapbuy.search import SearchItem, SearchOptions, SearchResult, SearchService
 
 DIM = 16
 CATEGORIES = ["watch", "sneaker", "mug", "lamp", "bag"]
@@ -114,10 +114,11 @@ def assert_equal_to_brute_force(
     if options.category is not None:
         category_ok = cols.category_code == cols.categories.index(options.category)
 
-    def check(items: list, allowed: np.ndarray) -> None:
+    def check(items: list[SearchItem], allowed: np.ndarray) -> None:
         expected = brute_force(service, query, options.k, allowed)
         assert [row_of(service, i.sku) for i in items] == [r for r, _ in expected]
-        np.testing.assert_allclose([i.score for i in items], [s for _, s in expected], atol=1e-5)
+        scores = np.array([i.score for i in items], dtype=np.float64)  # a missing score is NaN: fails
+        np.testing.assert_allclose(scores, np.array([s for _, s in expected]), atol=1e-5)
 
     check(result.matches, price_ok & category_ok)
     in_category = cols.category_code == cols.categories.index(result.category)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snapbuy.bench.vectors import synthetic_catalog, synthetic_queries
+from snapbuy.bench.vectors import SyntheticCatalog, synthetic_catalog, synthetic_queries
 from snapbuy.index import ApproximateIndex, FlatIndex, IdFilter, build_vector_index, choose_index
 from snapbuy.index.approximate import EXACT_SCAN_LIMIT, SearchEffort
 
@@ -17,25 +17,25 @@ N, DIM = 12_000, 64
 
 
 @pytest.fixture(scope="module")
-def catalog():  # type: ignore[no-untyped-def]
+def catalog() -> SyntheticCatalog:
     return synthetic_catalog(N, dim=DIM, seed=5)
 
 
 @pytest.fixture(scope="module")
-def queries(catalog) -> np.ndarray:  # type: ignore[no-untyped-def]
+def queries(catalog: SyntheticCatalog) -> np.ndarray:
     rows = np.random.default_rng(3).integers(0, N, 40)
     return synthetic_queries(catalog, rows, seed=4)
 
 
 @pytest.fixture(scope="module")
-def ivf(catalog) -> ApproximateIndex:  # type: ignore[no-untyped-def]
+def ivf(catalog: SyntheticCatalog) -> ApproximateIndex:
     index = build_vector_index(catalog.vectors, choose_index("ivf", N, DIM))
     assert isinstance(index, ApproximateIndex) and index.kind == "ivf"
     return index
 
 
 @pytest.fixture(scope="module")
-def flat(catalog) -> FlatIndex:  # type: ignore[no-untyped-def]
+def flat(catalog: SyntheticCatalog) -> FlatIndex:
     return FlatIndex.build(catalog.vectors)
 
 
@@ -55,8 +55,8 @@ def assert_exact_up_to_float16(
 def test_unfiltered_and_tier_recall_against_flat(
     ivf: ApproximateIndex,
     flat: FlatIndex,
-    catalog,
-    queries: np.ndarray,  # type: ignore[no-untyped-def]
+    catalog: SyntheticCatalog,
+    queries: np.ndarray,
 ) -> None:
     ranges = list(catalog.ranges().values())
     matches = [recall(ivf.search(q, 10)[1], flat.search(q, 10)[1]) for q in queries]

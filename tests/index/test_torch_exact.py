@@ -22,7 +22,8 @@ from snapbuy.index.torch_exact import (
 @pytest.fixture(scope="module")
 def vectors() -> np.ndarray:
     x = np.random.default_rng(3).standard_normal((2000, 32)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    unit: np.ndarray = x / np.linalg.norm(x, axis=1, keepdims=True)
+    return unit
 
 
 def test_equals_flat_with_and_without_filters(vectors: np.ndarray) -> None:

@@ -48,7 +48,7 @@ def test_the_centre_target_peaks_at_the_box_centre_and_every_cell_knows_the_box(
     centre, edges = map_targets(boxes, 8, 8)
     assert centre.shape == (1, 1, 8, 8) and edges.shape == (1, 4, 8, 8)
     peak = np.unravel_index(int(centre[0, 0].argmax()), (8, 8))
-    assert peak in {(3, 2), (3, 3), (4, 2), (4, 3)}  # the four cells around (24, 32)
+    assert tuple(int(i) for i in peak) in {(3, 2), (3, 3), (4, 2), (4, 3)}  # the four cells around (24, 32)
     assert float(centre[0, 0, 0, 7]) < 0.01
     # Whichever cell reads its edges back, it gets the same box.
     corners = absolute_boxes(edges[0])
