@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from snapbuy.localiser import (
     cell_centres,
     localiser_for,
     localiser_path,
+    recorded_localiser_digest,
 )
 
 
@@ -173,3 +175,22 @@ def test_a_localiser_from_another_format_asks_for_training_again(tmp_path: Path)
     torch.save({"format": 1, "width": 4, "input_side": 64, "state_dict": {}}, path)
     with pytest.raises(ModelError, match=r"format 1.*train the model again"):
         ProductLocaliser.load(path)
+
+
+def test_a_localiser_the_checkpoint_does_not_name_is_refused(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "shop.pt"
+    spec = parse_model_spec(f"{tmp_path / 'shop.json'}:{checkpoint}")
+    localiser = ProductLocaliser(ProductMapNet(width=4).eval(), input_side=64)
+    localiser.save(localiser_path(checkpoint))
+    digest = hashlib.sha256(localiser_path(checkpoint).read_bytes()).hexdigest()
+    torch.save({"snapbuy_training": {"localiser": {"sha256": digest}}}, checkpoint)
+    assert recorded_localiser_digest(checkpoint) == digest
+    assert localiser_for(spec) is not None
+    # A later training run stopped after writing its localiser but before its checkpoint.
+    ProductLocaliser(ProductMapNet(width=4).eval(), input_side=72).save(localiser_path(checkpoint))
+    with pytest.raises(ModelError, match=r"was not trained with .*shop\.pt.*train the model again"):
+        localiser_for(spec)
+    # Checkpoints that record no localiser (or that torch cannot read) are not checked here.
+    torch.save({"state_dict": {}}, checkpoint)
+    assert recorded_localiser_digest(checkpoint) is None and localiser_for(spec) is not None

@@ -14,6 +14,7 @@ is stored next to the CLIP checkpoint it was trained with (NAME.pt -> NAME.local
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -239,13 +240,38 @@ def localiser_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(SUFFIX)
 
 
+def recorded_localiser_digest(checkpoint: Path) -> str | None:
+    """The SHA-256 of the localiser that `snapbuy train` wrote with `checkpoint`, as the checkpoint
+    records it; None for checkpoints that record none (or that torch cannot read: the model loader
+    reports those)."""
+    try:
+        # mmap: only the small metadata dict is read, not a large model's weights.
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    training = state.get("snapbuy_training") if isinstance(state, dict) else None
+    localiser = training.get("localiser") if isinstance(training, dict) else None
+    digest = localiser.get("sha256") if isinstance(localiser, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
 def localiser_for(spec: ModelSpec) -> ProductLocaliser | None:
-    """The localiser trained along with the model's checkpoint file, when one lies next to it."""
+    """The localiser trained along with the model's checkpoint file, when one lies next to it. One
+    that the checkpoint does not name (a training run stopped between writing the two files, or a
+    file copied from another model) is an error, not a silent mismatch."""
     if not spec.weights_is_file or spec.weights is None:
         return None
-    path = localiser_path(Path(spec.weights))
+    checkpoint = Path(spec.weights)
+    path = localiser_path(checkpoint)
     if not path.is_file():
         return None
+    expected = recorded_localiser_digest(checkpoint)
+    if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        raise ModelError(
+            f"the product localiser {path} was not trained with {checkpoint} (a training run stopped "
+            "between writing the two, or a file copied from another model): train the model again, or "
+            f"delete {path} to search without it"
+        )
     localiser = ProductLocaliser.load(path)
     log.info("product localiser %s finds the product in photos before embedding", path)
     return localiser

@@ -57,3 +57,6 @@ def test_a_model_is_reused_only_with_a_localiser_this_version_loads(tmp_path: Pa
     assert not _trained_on(checkpoint, "abc", wants_localiser=True)  # an older version's
     ProductLocaliser(ProductMapNet(width=4), input_side=64).save(localiser_path(checkpoint))
     assert _trained_on(checkpoint, "abc", wants_localiser=True)
+    # A checkpoint that names another localiser (a run stopped between the two writes) is not reused.
+    torch.save({"snapbuy_training": {"catalog_sha256": "abc", "localiser": {"sha256": "0" * 64}}}, checkpoint)
+    assert not _trained_on(checkpoint, "abc", wants_localiser=True)

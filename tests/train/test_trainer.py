@@ -3,6 +3,7 @@ checkpoint loads through the normal model spec."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -74,6 +75,8 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     # The product localiser trained alongside lies next to the checkpoint and loads with its spec.
     assert trained.localiser == trained.checkpoint.with_suffix(".localiser.pt")
     assert meta["localiser"]["file"] == "tiny.localiser.pt" and meta["localiser"]["steps"] >= 1
+    # The checkpoint names the localiser written with it by digest, so the pair can be checked.
+    assert meta["localiser"]["sha256"] == hashlib.sha256(trained.localiser.read_bytes()).hexdigest()
     assert localiser_for(parse_model_spec(trained.spec)) is not None
 
 

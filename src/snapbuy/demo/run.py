@@ -23,7 +23,7 @@ from snapbuy.errors import ModelError, WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.loading import configured_localiser, configured_service
-from snapbuy.localiser import ProductLocaliser, localiser_path
+from snapbuy.localiser import localiser_for
 from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,8 @@ def choose_model(settings: Settings) -> tuple[str | None, str]:
 
 def _trained_on(checkpoint: Path, catalog_sha: str, wants_localiser: bool) -> bool:
     """True when `checkpoint` was trained on exactly this catalog file and its localiser (when
-    one is wanted) loads: one from an older snapbuy version means training again, not a crash."""
+    one is wanted) loads and belongs to it: one from an older snapbuy version, or left by a stopped
+    run, means training again, not a crash."""
     if not checkpoint.is_file() or not checkpoint.with_suffix(".json").is_file():
         return False
     try:
@@ -82,10 +83,9 @@ def _trained_on(checkpoint: Path, catalog_sha: str, wants_localiser: bool) -> bo
     if not wants_localiser:
         return True
     try:
-        ProductLocaliser.load(localiser_path(checkpoint))
+        return localiser_for(parse_model_spec(f"{checkpoint.with_suffix('.json')}:{checkpoint}")) is not None
     except ModelError:
         return False
-    return True
 
 
 def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:

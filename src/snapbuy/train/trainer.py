@@ -4,6 +4,8 @@ product localiser (see train/localiser_training.py), written next to the checkpo
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import math
@@ -296,6 +298,14 @@ def train(
         raise InvalidParameterError("--minutes is too short for a single training step")
     seconds = time.perf_counter() - started
     last_loss = float(np.mean(losses[-10:]))
+    localiser_bytes = b""
+    if localiser is not None and localiser_info is not None:
+        # The checkpoint, written last, names its localiser by digest: a run stopped between the two
+        # writes leaves a pair that localiser_for refuses instead of one that silently mismatches.
+        buffer = io.BytesIO()
+        localiser.save(buffer)
+        localiser_bytes = buffer.getvalue()
+        localiser_info["sha256"] = hashlib.sha256(localiser_bytes).hexdigest()
     metadata: dict[str, Any] = {
         "snapbuy_version": __version__,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -325,7 +335,7 @@ def train(
         ),
     )
     if localiser is not None:
-        _atomic_write(localiser_file, localiser.save)
+        _atomic_write(localiser_file, lambda fh: fh.write(localiser_bytes))
     else:
         localiser_file.unlink(missing_ok=True)  # an older run's localiser belongs to another model
     _atomic_write(
