@@ -66,9 +66,14 @@ def box_views(image: Image.Image, box: Box, margins: Sequence[float], mirror: bo
     return crops
 
 
+def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
+    """The area two (x0, y0, x1, y1) boxes share (0 when they are apart)."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    inter = max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = overlap_area(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 

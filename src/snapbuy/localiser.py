@@ -14,7 +14,6 @@ is stored next to the CLIP checkpoint it was trained with (NAME.pt -> NAME.local
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from torch import nn
 
 from snapbuy.crops import Box, crop_with_edges, square_around
 from snapbuy.embed.spec import ModelSpec
+from snapbuy.embed.weights import file_sha256
 from snapbuy.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,23 @@ def absolute_boxes(edges: torch.Tensor) -> torch.Tensor:
     return edges * BOX_UNIT + offsets
 
 
+def mirror_boxes(boxes: torch.Tensor, width: float, dim: int) -> torch.Tensor:
+    """Boxes, their (x0, y0, x1, y1) along `dim`, as they lie in the left-right mirror image of an
+    image `width` pixels wide: the x edges swap and are measured from the other side."""
+    x0, y0, x1, y1 = boxes.unbind(dim)
+    return torch.stack([width - x1, y0, width - x0, y1], dim=dim)
+
+
+def _inside(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> Box:
+    """The box in whole pixels, cut to an image of width x height."""
+    return (
+        max(0, math.floor(x0)),
+        max(0, math.floor(y0)),
+        min(width, math.ceil(x1)),
+        min(height, math.ceil(y1)),
+    )
+
+
 def _whole_cells(side: float) -> int:
     return max(CELL, round(side / CELL) * CELL)
 
@@ -158,11 +175,8 @@ class ProductLocaliser:
             out = self.net(torch.cat([pixels, pixels.flip(3)]))
             centre = torch.sigmoid(out[:, 0])
             boxes = absolute_boxes(out[:, 1:])
-            # The mirror pass's map flipped back: its x edges swap and are measured from the other side.
-            mirrored = boxes[1].flip(2)
-            unmirrored = torch.stack(
-                [small.width - mirrored[2], mirrored[1], small.width - mirrored[0], mirrored[3]]
-            )
+            # The mirror pass's map flipped back, its boxes mirrored back with it.
+            unmirrored = mirror_boxes(boxes[1].flip(2), small.width, dim=0)
             centre_mean = (centre[0] + centre[1].flip(1)) / 2
             boxes_mean = (boxes[0] + unmirrored) / 2
         scale_x, scale_y = image.width / small.width, image.height / small.height
@@ -175,12 +189,7 @@ class ProductLocaliser:
         """Up to `count` boxes (whole pixels inside `image`) with their scores."""
         boxes = []
         for (x0, y0, x1, y1), score in self.predict(image).peaks(self.min_score, count):
-            box = (
-                max(0, math.floor(x0)),
-                max(0, math.floor(y0)),
-                min(image.width, math.ceil(x1)),
-                min(image.height, math.ceil(y1)),
-            )
+            box = _inside(x0, y0, x1, y1, image.width, image.height)
             if box[2] > box[0] and box[3] > box[1]:
                 boxes.append((box, score))
         return boxes
@@ -195,12 +204,7 @@ class ProductLocaliser:
             if second:
                 (x0, y0, x1, y1), score = second[0]
                 left, top = square[0], square[1]
-                box = (
-                    max(0, x0 + left),
-                    max(0, y0 + top),
-                    min(image.width, x1 + left),
-                    min(image.height, y1 + top),
-                )
+                box = _inside(x0 + left, y0 + top, x1 + left, y1 + top, image.width, image.height)
                 found = (box, score)
             else:  # nothing there on a closer look: keep the first box, but doubt it
                 found = (first, first_score / 2)
@@ -266,7 +270,7 @@ def localiser_for(spec: ModelSpec) -> ProductLocaliser | None:
     if not path.is_file():
         return None
     expected = recorded_localiser_digest(checkpoint)
-    if expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+    if expected is not None and file_sha256(path) != expected:
         raise ModelError(
             f"the product localiser {path} was not trained with {checkpoint} (a training run stopped "
             "between writing the two, or a file copied from another model): train the model again, or "

@@ -20,9 +20,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from snapbuy.crops import crop_with_edges
+from snapbuy.crops import crop_with_edges, overlap_area
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
-from snapbuy.localiser import BOX_UNIT, CELL, REFINE_MARGIN, ProductLocaliser, ProductMapNet, cell_centres
+from snapbuy.localiser import (
+    BOX_UNIT,
+    CELL,
+    REFINE_MARGIN,
+    ProductLocaliser,
+    ProductMapNet,
+    cell_centres,
+    mirror_boxes,
+)
 from snapbuy.train.schedule import warmup_cosine
 from snapbuy.train.views import cut_out
 
@@ -117,8 +125,7 @@ def mirrored(
     pixels: torch.Tensor, boxes: torch.Tensor, flip: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images [B, 3, H, W] and their boxes [B, 4], left-right mirrored where `flip` [B] is true."""
-    width = pixels.shape[-1]
-    flipped_boxes = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1)
+    flipped_boxes = mirror_boxes(boxes, pixels.shape[-1], dim=1)
     return (
         torch.where(flip.view(-1, 1, 1, 1), pixels.flip(3), pixels),
         torch.where(flip.view(-1, 1), flipped_boxes, boxes),
@@ -163,9 +170,7 @@ def _away_from(
     for _ in range(8):
         cx = rng.uniform(side / 2, max(side / 2, size[0] - side / 2))
         cy = rng.uniform(side / 2, max(side / 2, size[1] - side / 2))
-        overlap = max(0.0, min(box[2], cx + side / 2) - max(box[0], cx - side / 2)) * max(
-            0.0, min(box[3], cy + side / 2) - max(box[1], cy - side / 2)
-        )
+        overlap = overlap_area(box, (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2))
         if overlap < best[0]:
             best = (overlap, cx, cy)
     return best[1], best[2]
