@@ -19,8 +19,11 @@ from snapbuy.embed.openclip import (
     RANDOM_WEIGHTS_WARNING,
     OpenClipEmbedder,
     build_model,
+    config_digest,
     load_embedder,
+    load_model,
 )
+from snapbuy.embed.spec import parse_model_spec
 from snapbuy.errors import ConfigError, ModelError, ModelSpecError, WeightsUnavailableError
 from tests.conftest import TINY_CONFIG, TINY_SPEC
 from tests.test_embed_weights import block_network
@@ -204,6 +207,36 @@ def test_checkpoint_of_other_architecture_is_refused(tmp_path: Path) -> None:
     ok = load_embedder(f"{tmp_path / 'tiny16.json'}:{ckpt}", models_dir=tmp_path)
     assert ok.dim == 16
     _assert_unit_rows(ok.embed_texts(TEXTS), 3, 16)
+
+
+def _trained_checkpoint(path: Path, model_cfg: dict[str, Any], record: dict[str, Any]) -> Path:
+    """A checkpoint laid out as `snapbuy train` writes it, with the given training record."""
+    torch.save({"state_dict": build_model(model_cfg, None).state_dict(), "snapbuy_training": record}, path)
+    return path
+
+
+def test_checkpoint_refuses_a_config_it_was_not_trained_with(tmp_path: Path) -> None:
+    # quick_gelu changes no weight shape, so without the record this pair would load and embed wrongly.
+    gelu_cfg = {**_tiny_cfg(), "quick_gelu": True}
+    gelu_config = tmp_path / "quick.json"
+    gelu_config.write_text(json.dumps(gelu_cfg), encoding="utf-8")
+    ckpt = _trained_checkpoint(tmp_path / "m.pt", gelu_cfg, {"model_config_sha256": config_digest(gelu_cfg)})
+    with pytest.raises(ModelError, match="trained with another model config") as info:
+        load_embedder(f"{TINY_CONFIG}:{ckpt}", models_dir=tmp_path)
+    assert "NAME.json" in info.value.message
+    assert load_embedder(f"{gelu_config}:{ckpt}", models_dir=tmp_path).dim == 32
+
+
+def test_checkpoint_refuses_preprocessing_it_was_not_trained_with(tmp_path: Path) -> None:
+    expected = load_model(parse_model_spec(TINY_SPEC), models_dir=tmp_path).preprocessing
+    ckpt = _trained_checkpoint(tmp_path / "m.pt", _tiny_cfg(), {"preprocessing": expected})
+    assert load_embedder(f"{TINY_CONFIG}:{ckpt}", models_dir=tmp_path).dim == 32
+    other = tmp_path / "other.json"
+    other.write_text(
+        json.dumps({"model_cfg": _tiny_cfg(), "preprocess_cfg": {"mean": [0.5, 0.5, 0.5]}}), encoding="utf-8"
+    )
+    with pytest.raises(ModelError, match=r"another preprocessing .*0\.5, 0\.5, 0\.5"):
+        load_embedder(f"{other}:{ckpt}", models_dir=tmp_path)
 
 
 def test_missing_checkpoint_file(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.embed.weights import (
@@ -18,6 +19,7 @@ from snapbuy.embed.weights import (
     resolve_checkpoint_file,
     resolve_hf_hub_weights,
     resolve_pretrained_tag,
+    training_record,
 )
 from snapbuy.errors import ModelSpecError, WeightsUnavailableError
 
@@ -70,6 +72,17 @@ def test_file_sha256_matches_hashlib(tmp_path: Path) -> None:
     path = tmp_path / "w.bin"
     path.write_bytes(data)
     assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_training_record_is_read_from_a_trained_checkpoint(tmp_path: Path) -> None:
+    checkpoint = tmp_path / "m.pt"
+    torch.save({"state_dict": {"w": torch.zeros(3)}, "snapbuy_training": {"steps": 7}}, checkpoint)
+    assert training_record(checkpoint) == {"steps": 7}
+    # A bare state dict records nothing; a file torch cannot read is left to the model loader.
+    torch.save({"w": torch.zeros(3)}, checkpoint)
+    assert training_record(checkpoint) is None
+    checkpoint.write_bytes(b"not a checkpoint")
+    assert training_record(checkpoint) is None
 
 
 def test_local_weights_name() -> None:

@@ -27,7 +27,7 @@ from torch import nn
 
 from snapbuy.crops import Box, crop_with_edges, square_around
 from snapbuy.embed.spec import ModelSpec
-from snapbuy.embed.weights import file_sha256
+from snapbuy.embed.weights import file_sha256, training_record
 from snapbuy.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -246,15 +246,9 @@ def localiser_path(checkpoint: Path) -> Path:
 
 def recorded_localiser_digest(checkpoint: Path) -> str | None:
     """The SHA-256 of the localiser that `snapbuy train` wrote with `checkpoint`, as the checkpoint
-    records it; None for checkpoints that record none (or that torch cannot read: the model loader
-    reports those)."""
-    try:
-        # mmap: only the small metadata dict is read, not a large model's weights.
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        return None
-    training = state.get("snapbuy_training") if isinstance(state, dict) else None
-    localiser = training.get("localiser") if isinstance(training, dict) else None
+    records it; None for checkpoints that record none."""
+    record = training_record(checkpoint) or {}
+    localiser = record.get("localiser")
     digest = localiser.get("sha256") if isinstance(localiser, dict) else None
     return digest if isinstance(digest, str) else None
 

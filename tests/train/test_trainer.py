@@ -15,9 +15,9 @@ import torch
 from snapbuy.catalog import read_catalog
 from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
-from snapbuy.embed.openclip import load_embedder
+from snapbuy.embed.openclip import config_digest, load_embedder
 from snapbuy.embed.spec import parse_model_spec
-from snapbuy.errors import InvalidParameterError
+from snapbuy.errors import InvalidParameterError, ModelError
 from snapbuy.imaging import load_image_file
 from snapbuy.localiser import localiser_for
 from snapbuy.train.trainer import DEMO_ARCH, TrainOptions, TrainReport, train
@@ -78,6 +78,18 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     # The checkpoint names the localiser written with it by digest, so the pair can be checked.
     assert meta["localiser"]["sha256"] == hashlib.sha256(trained.localiser.read_bytes()).hexdigest()
     assert localiser_for(parse_model_spec(trained.spec)) is not None
+    # ...and the config it was trained with, so a stale NAME.json is refused instead of loading.
+    assert meta["model_config_sha256"] == config_digest(config["model_cfg"])
+    assert meta["preprocessing"]["image_size"] == [48, 48]
+
+
+def test_a_config_from_another_run_is_refused(trained: TrainReport, tmp_path: Path) -> None:
+    config = json.loads(trained.config.read_text())
+    config["preprocess_cfg"]["mean"] = [0.5, 0.5, 0.5]
+    stale = tmp_path / "stale.json"
+    stale.write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="another preprocessing"):
+        load_embedder(f"{stale}:{trained.checkpoint}", models_dir=Path("models"))
 
 
 def test_fine_tuning_starts_from_given_weights(trained: TrainReport, shop: Path, tmp_path: Path) -> None:

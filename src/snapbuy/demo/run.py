@@ -12,13 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from snapbuy.bundle import open_current
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
 from snapbuy.embed.openclip import load_embedder
-from snapbuy.embed.spec import parse_model_spec
-from snapbuy.embed.weights import resolve_pretrained_tag
+from snapbuy.embed.spec import parse_model_spec, trained_model_spec
+from snapbuy.embed.weights import resolve_pretrained_tag, training_record
 from snapbuy.errors import ModelError, WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
@@ -74,16 +72,13 @@ def _trained_on(checkpoint: Path, catalog_sha: str, wants_localiser: bool) -> bo
     run, means training again, not a crash."""
     if not checkpoint.is_file() or not checkpoint.with_suffix(".json").is_file():
         return False
-    try:
-        meta = torch.load(checkpoint, map_location="cpu", weights_only=True).get("snapbuy_training", {})
-    except Exception:  # unreadable or foreign checkpoint: train a fresh one
-        return False
-    if meta.get("catalog_sha256") != catalog_sha:
+    record = training_record(checkpoint)  # None for an unreadable or foreign checkpoint: train anew
+    if record is None or record.get("catalog_sha256") != catalog_sha:
         return False
     if not wants_localiser:
         return True
     try:
-        return localiser_for(parse_model_spec(f"{checkpoint.with_suffix('.json')}:{checkpoint}")) is not None
+        return localiser_for(parse_model_spec(trained_model_spec(checkpoint))) is not None
     except ModelError:
         return False
 
@@ -123,7 +118,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
                 f"  trained {report.steps} steps in {report.seconds:.0f} s, "
                 f"loss {report.first_loss:.2f} -> {report.last_loss:.2f}"
             )
-        spec = f"{model_out.with_suffix('.json')}:{model_out}"
+        spec = trained_model_spec(model_out)
     say(f"model: {spec} ({reason})")
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=settings.device, allow_download=False

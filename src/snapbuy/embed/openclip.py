@@ -23,6 +23,7 @@ from snapbuy.embed.weights import (
     resolve_checkpoint_file,
     resolve_hf_hub_weights,
     resolve_pretrained_tag,
+    training_record,
 )
 from snapbuy.errors import ConfigError, ModelError, ModelSpecError
 
@@ -33,6 +34,12 @@ RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS: model %s has untrained random weights. Embeddings are only good for tests and "
     "speed benchmarks, not for finding similar products."
 )
+
+
+def config_digest(model_cfg: dict[str, Any]) -> str:
+    """SHA-256 of a model config's content, blind to key order and JSON formatting."""
+    canonical = json.dumps(model_cfg, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_architecture(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -50,8 +57,7 @@ def load_architecture(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any], 
         # Accept both a bare model config and open_clip's {"model_cfg", "preprocess_cfg"} layout.
         model_cfg = dict(data.get("model_cfg", data))
         preprocess = dict(data.get("preprocess_cfg", {}))
-        canonical = json.dumps(model_cfg, sort_keys=True, separators=(",", ":"))
-        return model_cfg, preprocess, "config-sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        return model_cfg, preprocess, "config-sha256:" + config_digest(model_cfg)
     model_cfg = open_clip.get_model_config(spec.arch)
     if model_cfg is None:
         raise ModelSpecError(
@@ -117,6 +123,20 @@ def build_model(model_cfg: dict[str, Any], checkpoint: Path | None) -> Any:
     return model
 
 
+def _check_recorded(record: dict[str, Any], key: str, actual: Any, spec: ModelSpec, what: str) -> None:
+    """A checkpoint from `snapbuy train` records the config it was trained with; another one (a run
+    stopped between writing NAME.json and NAME.pt, a config from another model) would build a model
+    that loads but embeds wrongly, or not at all. Checkpoints that record nothing are not checked."""
+    recorded = record.get(key)
+    if recorded is not None and recorded != actual:
+        values = "" if key.endswith("sha256") else f" ({recorded} there, {actual} here)"
+        raise ModelError(
+            f"model spec {spec.text!r}: the checkpoint {spec.weights} was trained with another {what} "
+            f"than this spec gives{values}; use the config written with it (snapbuy train writes "
+            "NAME.json next to NAME.pt), or train again"
+        )
+
+
 @dataclass
 class LoadedModel:
     """An open_clip model with the preprocessing and tokenizer that belong to it."""
@@ -138,6 +158,9 @@ def load_model(spec: ModelSpec, *, models_dir: Path, allow_download: bool = Fals
     checkpoint, weights_id, tag_cfg = resolve_weights(spec, models_dir, allow_download)
     if tag_cfg.get("quick_gelu"):
         model_cfg["quick_gelu"] = True
+    record = training_record(checkpoint) if checkpoint is not None else None
+    if record is not None:
+        _check_recorded(record, "model_config_sha256", config_digest(model_cfg), spec, "model config")
     model = build_model(model_cfg, checkpoint)
     pre = {**tag_cfg, **preprocess_overrides}
     image_size = model.visual.image_size
@@ -148,6 +171,8 @@ def load_model(spec: ModelSpec, *, models_dir: Path, allow_download: bool = Fals
         "interpolation": pre.get("interpolation", "bicubic"),
         "resize_mode": pre.get("resize_mode", "shortest"),
     }
+    if record is not None:
+        _check_recorded(record, "preprocessing", preprocessing, spec, "preprocessing")
     transform = open_clip.image_transform(
         image_size,
         is_train=False,

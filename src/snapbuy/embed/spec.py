@@ -48,3 +48,8 @@ def parse_model_spec(text: str) -> ModelSpec:
     if sep and not weights:
         raise ModelSpecError(f"model spec {text!r} ends with ':'; give weights or drop the colon")
     return ModelSpec(text=text, arch=arch, weights=weights or None)
+
+
+def trained_model_spec(checkpoint: Path) -> str:
+    """The spec that loads a `snapbuy train` output: the config NAME.json written next to NAME.pt."""
+    return f"{checkpoint.with_suffix('.json')}:{checkpoint}"

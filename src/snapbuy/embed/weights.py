@@ -25,6 +25,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def training_record(checkpoint: Path) -> dict[str, Any] | None:
+    """What `snapbuy train` recorded in `checkpoint` about how it was made (its "snapbuy_training"
+    entry); None for checkpoints that record nothing or that torch cannot read this way (the model
+    loader reports unreadable ones)."""
+    import torch
+
+    try:
+        # mmap: only the small metadata dict is read, not a large model's weights.
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:
+        return None
+    record = state.get("snapbuy_training") if isinstance(state, dict) else None
+    return record if isinstance(record, dict) else None
+
+
 def local_weights_name(arch: str, tag: str) -> str:
     """The flat file name we look for in models/ for a pretrained tag."""
     return f"{arch}_{tag}"

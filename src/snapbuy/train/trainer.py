@@ -27,8 +27,8 @@ from PIL import Image
 from snapbuy import __version__
 from snapbuy.catalog import read_catalog
 from snapbuy.demo.photos import HELD_OUT_FROM_TRAINING, TRAINING_FAMILIES
-from snapbuy.embed.openclip import load_model
-from snapbuy.embed.spec import ModelSpec, parse_model_spec
+from snapbuy.embed.openclip import config_digest, load_model
+from snapbuy.embed.spec import ModelSpec, parse_model_spec, trained_model_spec
 from snapbuy.errors import InvalidParameterError, SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
 from snapbuy.localiser import ProductLocaliser, localiser_path
@@ -314,6 +314,9 @@ def train(
         "catalog_products": n,
         "init": init or f"from scratch ({spec.arch}, random init seed {options.seed})",
         "init_weights": loaded.weights,
+        # What the model loader checks NAME.json against: a stale or foreign config is an error.
+        "model_config_sha256": config_digest(loaded.model_cfg),
+        "preprocessing": preprocess,
         "loss": "open_clip ClipLoss: catalog image <-> title, catalog image <-> shopper-photo view",
         "training_view_families": sorted(TRAINING_FAMILIES),
         "held_out_families": sorted(HELD_OUT_FROM_TRAINING),
@@ -344,7 +347,7 @@ def train(
     return TrainReport(
         out,
         config_path,
-        f"{config_path}:{out}",
+        trained_model_spec(out),
         len(losses),
         seconds,
         losses[0],
