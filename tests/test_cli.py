@@ -191,6 +191,17 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
     assert report["queries"] == 6 and report["settings"]["model"] == spec
 
 
+def test_train_on_a_gpu_that_is_not_there_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from snapbuy.train import device
+
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    out = tmp_path / "models" / "shop.pt"
+    result = runner.invoke(app, ["train", str(SAMPLE_CATALOG), "--out", str(out), "--device", "cuda"])
+    assert result.exit_code == 2
+    assert "no CUDA GPU" in result.output and "--device cpu" in result.output
+    assert not out.parent.exists()  # refused before anything was written
+
+
 def test_bench_search_writes_results(tmp_path: Path) -> None:
     result = runner.invoke(
         app,

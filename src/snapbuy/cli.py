@@ -331,6 +331,10 @@ def train_command(
         ),
     ] = 1.5,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu or cuda (default: the GPU when torch sees one, else the CPU)"),
+    ] = None,
 ) -> None:
     """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model,
     and a product localiser that finds the product in a shopper photo."""
@@ -345,7 +349,11 @@ def train_command(
         models_dir=settings.models_dir,
         allow_download=settings.allow_download,
         options=TrainOptions(
-            minutes=minutes, batch_size=batch_size, localiser_minutes=localiser_minutes, seed=seed
+            minutes=minutes,
+            batch_size=batch_size,
+            localiser_minutes=localiser_minutes,
+            seed=seed,
+            device=device,
         ),
         progress=StepPrinter(lambda line: typer.echo(line, err=True), every=15),
     )

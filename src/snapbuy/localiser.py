@@ -86,16 +86,18 @@ class ProductMapNet(nn.Module):
         return out
 
 
-def cell_centres(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+def cell_centres(
+    height: int, width: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """x and y of every map cell's centre in input pixels, each [height, width]."""
-    ys = (torch.arange(height, dtype=torch.float32) + 0.5) * CELL
-    xs = (torch.arange(width, dtype=torch.float32) + 0.5) * CELL
+    ys = (torch.arange(height, dtype=torch.float32, device=device) + 0.5) * CELL
+    xs = (torch.arange(width, dtype=torch.float32, device=device) + 0.5) * CELL
     return xs.expand(height, width), ys[:, None].expand(height, width)
 
 
 def absolute_boxes(edges: torch.Tensor) -> torch.Tensor:
     """[..., 4, H, W] edges relative to each cell (BOX_UNITs) -> box corners in input pixels."""
-    xs, ys = cell_centres(edges.shape[-2], edges.shape[-1])
+    xs, ys = cell_centres(edges.shape[-2], edges.shape[-1], edges.device)
     offsets = torch.stack([xs, ys, xs, ys])
     return edges * BOX_UNIT + offsets
 

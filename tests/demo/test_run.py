@@ -9,6 +9,7 @@ from snapbuy.cli import app
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
 from snapbuy.demo.run import _trained_on, choose_model
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
+from snapbuy.train.device import training_device
 
 
 def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> None:
@@ -33,6 +34,8 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  #
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "trains its own model" in result.output
+    where = "GPU" if training_device(None).type == "cuda" else "CPU"
+    assert f"min on the {where} (model:" in result.output
     assert "demo-clip.json:" in result.output and "demo-clip.pt (" in result.output
     assert "group_recall@1" in result.output and "floor 0.85" in result.output
     assert "with the model's product localiser" in result.output

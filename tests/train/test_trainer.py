@@ -20,6 +20,7 @@ from snapbuy.embed.spec import parse_model_spec
 from snapbuy.errors import InvalidParameterError, ModelError
 from snapbuy.imaging import load_image_file
 from snapbuy.localiser import localiser_for
+from snapbuy.train.device import training_device
 from snapbuy.train.trainer import DEMO_ARCH, TrainOptions, TrainReport, train
 from snapbuy.train.views import cut_out
 
@@ -81,6 +82,10 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     # ...and the config it was trained with, so a stale NAME.json is refused instead of loading.
     assert meta["model_config_sha256"] == config_digest(config["model_cfg"])
     assert meta["preprocessing"]["image_size"] == [48, 48]
+    # Trained on the GPU when there is one; written for the CPU either way, so it loads anywhere.
+    assert meta["device"] == str(training_device(None))
+    state = torch.load(trained.checkpoint, weights_only=True)["state_dict"]
+    assert {tensor.device.type for tensor in state.values()} == {"cpu"}
 
 
 def test_a_config_from_another_run_is_refused(trained: TrainReport, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.loading import configured_localiser, configured_service
 from snapbuy.localiser import localiser_for
+from snapbuy.train.device import training_device
 from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,9 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
         else:
             say(
                 f"training the demo model for {options.train_minutes:g} min and its product localiser "
-                f"for {options.localiser_minutes:g} min (model: {reason})"
+                f"for {options.localiser_minutes:g} min on the "
+                f"{'GPU' if training_device(None).type == 'cuda' else 'CPU'} "
+                f"(model: {reason})"
             )
             report = train(
                 catalog,

@@ -57,20 +57,26 @@ def scene_tensors(count: int, size: int, rng: random.Random) -> torch.Tensor:
 
 class ViewSynthesizer:
     def __init__(self, sprites: torch.Tensor, backgrounds: torch.Tensor, seed: int) -> None:
-        self.sprites = sprites  # [N, 4, S, S]
-        self.backgrounds = backgrounds  # [M, 3, S, S]
+        self.sprites = sprites  # [N, 4, S, S], on the device the views are made on
+        self.backgrounds = backgrounds  # [M, 3, S, S], on the same device
+        self.device = sprites.device
+        # Random draws come from one CPU generator and then move: the same views on a GPU as on the CPU.
         self.generator = torch.Generator().manual_seed(seed)
 
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator).to(self.device)
+
+    def _randint(self, high: int, n: int) -> torch.Tensor:
+        return torch.randint(0, high, (n,), generator=self.generator).to(self.device)
+
     def _uniform(self, n: int, lo: float, hi: float) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(n, generator=self.generator)
+        return lo + (hi - lo) * self._rand(n)
 
     def _warp(self, rgba: torch.Tensor, scale: torch.Tensor, mirror: bool = True) -> torch.Tensor:
         """Place each sprite at `scale` of the view, tilted and shifted, via one affine grid sample."""
         n = rgba.shape[0]
         angle = self._uniform(n, -MAX_TILT_DEGREES, MAX_TILT_DEGREES) * math.pi / 180
-        flip = (
-            torch.where(torch.rand(n, generator=self.generator) < 0.5, -1.0, 1.0) if mirror else torch.ones(n)
-        )
+        flip = torch.where(self._rand(n) < 0.5, -1.0, 1.0) if mirror else torch.ones(n, device=self.device)
         slack = (1 - scale).clamp(min=0.05)
         shift_x, shift_y = self._uniform(n, -1, 1) * slack, self._uniform(n, -1, 1) * slack
         cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
@@ -89,7 +95,7 @@ class ViewSynthesizer:
         """[B, 3, S, S] views in [0, 1] of the products `idx`."""
         n = len(idx)
         background = self._background(n, self.sprites.shape[-1])
-        product = self._warp(self.sprites[idx], self._uniform(n, *SCALE_RANGE))
+        product = self._warp(self.sprites[idx.to(self.device)], self._uniform(n, *SCALE_RANGE))
         alpha = product[:, 3:4]
         view = alpha * product[:, :3] + (1 - alpha) * background
         view = self._occlude(view)
@@ -97,7 +103,7 @@ class ViewSynthesizer:
         return view.clamp(0, 1)
 
     def _background(self, n: int, size: int) -> torch.Tensor:
-        pick = torch.randint(0, len(self.backgrounds), (n,), generator=self.generator)
+        pick = self._randint(len(self.backgrounds), n)
         scenes = self.backgrounds[pick]
         angle = self._uniform(n, 0, 2 * math.pi)
         zoom = self._uniform(n, 0.35, 0.8)  # the window's side as a fraction of the scene's
@@ -106,16 +112,16 @@ class ViewSynthesizer:
         theta = torch.stack([torch.stack([cos, -sin, shift_x], 1), torch.stack([sin, cos, shift_y], 1)], 1)
         grid = F.affine_grid(theta, [n, 3, size, size], align_corners=False)
         window = F.grid_sample(scenes, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-        order = torch.argsort(torch.rand(n, 3, generator=self.generator), dim=1)  # shuffle colour channels
+        order = torch.argsort(self._rand(n, 3), dim=1)  # shuffle colour channels
         return torch.gather(window, 1, order.view(n, 3, 1, 1).expand(-1, -1, size, size))
 
     def _occlude(self, view: torch.Tensor) -> torch.Tensor:
         """Another product's silhouette in a flat colour over part of some views."""
         n = view.shape[0]
-        other = self.sprites[torch.randint(0, len(self.sprites), (n,), generator=self.generator)]
+        other = self.sprites[self._randint(len(self.sprites), n)]
         mask = self._warp(other, self._uniform(n, 0.3, 0.6))[:, 3:4]
-        mask = mask * (torch.rand(n, 1, 1, 1, generator=self.generator) < OCCLUSION_RATE)
-        colour = torch.rand(n, 3, 1, 1, generator=self.generator)
+        mask = mask * (self._rand(n, 1, 1, 1) < OCCLUSION_RATE)
+        colour = self._rand(n, 3, 1, 1)
         return mask * colour + (1 - mask) * view
 
     def _colour_and_focus(self, view: torch.Tensor) -> torch.Tensor:
@@ -125,5 +131,5 @@ class ViewSynthesizer:
         )
         view = view * gains + self._uniform(n, -0.06, 0.06).view(n, 1, 1, 1)
         blurred = F.avg_pool2d(view, 3, stride=1, padding=1, count_include_pad=False)
-        blur = (torch.rand(n, 1, 1, 1, generator=self.generator) < BLUR_RATE).float()
+        blur = (self._rand(n, 1, 1, 1) < BLUR_RATE).float()
         return blur * blurred + (1 - blur) * view

@@ -87,7 +87,7 @@ def map_targets(
     """For boxes [B, 4] (input pixels) on a map of height x width cells: the centre target [B, 1, h, w]
     (1 at the box centre, falling off as a Gaussian; 0 everywhere where `present` is false) and every
     cell's box edges [B, 4, h, w] relative to its centre, in BOX_UNITs."""
-    xs, ys = cell_centres(height, width)
+    xs, ys = cell_centres(height, width, boxes.device)
     x0, y0, x1, y1 = (boxes[:, i, None, None] for i in range(4))
     spread_x = ((x1 - x0) * CENTRE_SPREAD).clamp(min=CELL / 2)
     spread_y = ((y1 - y0) * CENTRE_SPREAD).clamp(min=CELL / 2)
@@ -210,28 +210,35 @@ def train_localiser(
     *,
     pool_size: int | None = None,
     width: int = 16,
+    device: torch.device | None = None,
 ) -> tuple[ProductLocaliser, list[float]]:
-    """Train on scenes of `sprites` (RGBA cut-outs) for `seconds` (at least one step), alternating
-    batches of whole scenes and of close-ups. Returns the localiser and the loss of every step."""
+    """Train on scenes of `sprites` (RGBA cut-outs) for `seconds` (at least one step) on `device` (the
+    CPU by default), alternating batches of whole scenes and of close-ups. Returns the localiser (on the
+    CPU, where search runs it) and the loss of every step."""
+    device = device or torch.device("cpu")
     torch.manual_seed(seed)
     if pool_size is None:
         pool_size = int(min(POOL_SIZE, max(BATCH, seconds * SCENES_PER_SECOND)))
     pool = scene_pool(sprites, pool_size, seed)
     log.info("training the product localiser for %.0f s on %d scenes and their close-ups", seconds, pool_size)
-    net = ProductMapNet(width).train().to(memory_format=torch.channels_last)
+    net = ProductMapNet(width).train().to(device).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-4)
     generator = torch.Generator().manual_seed(seed)
     batch = min(BATCH, pool_size)
-    kinds = (
-        (pool.scenes, pool.scene_boxes, torch.ones(len(pool.scenes), dtype=torch.bool)),
-        (pool.close_ups, pool.close_up_boxes, pool.close_up_present),
+    kinds = tuple(
+        (images.to(device), boxes.to(device), present.to(device))
+        for images, boxes, present in (
+            (pool.scenes, pool.scene_boxes, torch.ones(len(pool.scenes), dtype=torch.bool)),
+            (pool.close_ups, pool.close_up_boxes, pool.close_up_present),
+        )
     )
     losses: list[float] = []
     started = time.perf_counter()
     while (elapsed := time.perf_counter() - started) < seconds or not losses:
         images, boxes, present = kinds[len(losses) % 2]
-        idx = torch.randint(0, len(images), (batch,), generator=generator)
-        flip = torch.rand(batch, generator=generator) < 0.5
+        # Drawn on the CPU, as ever, then moved: the same batches on a GPU as on the CPU.
+        idx = torch.randint(0, len(images), (batch,), generator=generator).to(device)
+        flip = (torch.rand(batch, generator=generator) < 0.5).to(device)
         pixels, targets = mirrored(images[idx].float() / 255.0, boxes[idx], flip)
         share_done = elapsed / seconds if seconds > 0 else 1.0
         for group in optimizer.param_groups:
@@ -242,4 +249,4 @@ def train_localiser(
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         losses.append(float(loss.detach()))
-    return ProductLocaliser(net.eval(), min(SCENE_SIZE)), losses
+    return ProductLocaliser(net.to("cpu").eval(), min(SCENE_SIZE)), losses

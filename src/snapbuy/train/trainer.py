@@ -39,6 +39,7 @@ from snapbuy.train.augment import (
     scene_tensors,
     sprite_tensor,
 )
+from snapbuy.train.device import training_device
 from snapbuy.train.localiser_training import localiser_cut_out, train_localiser
 from snapbuy.train.schedule import warmup_cosine
 
@@ -85,6 +86,7 @@ class TrainOptions:
     localiser_minutes: float = 1.5
     seed: int = 0
     threads: int | None = None
+    device: str | None = None  # None: a CUDA GPU when there is one, else the CPU
 
 
 @dataclass
@@ -138,10 +140,12 @@ def _prepare(
     return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles, cut_outs)
 
 
-def _normaliser(mean: list[float], std: list[float]) -> Callable[[torch.Tensor], torch.Tensor]:
+def _normaliser(
+    mean: list[float], std: list[float], device: torch.device
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """[0, 1] pixels -> the model's normalised input."""
-    m = torch.tensor(mean).view(1, 3, 1, 1)
-    s = torch.tensor(std).view(1, 3, 1, 1)
+    m = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    s = torch.tensor(std, device=device).view(1, 3, 1, 1)
     return lambda x: (x - m) / s
 
 
@@ -164,13 +168,13 @@ def _preprocess_cfg(preprocessing: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train_shop_localiser(
-    cut_outs: list[Image.Image], options: TrainOptions, file_name: str
+    cut_outs: list[Image.Image], options: TrainOptions, file_name: str, device: torch.device
 ) -> tuple[ProductLocaliser | None, dict[str, Any] | None]:
     """The product localiser for this shop and what the checkpoint records about it (None, None when
     options.localiser_minutes is 0)."""
     if not options.localiser_minutes:
         return None, None
-    localiser, losses = train_localiser(cut_outs, options.localiser_minutes * 60, options.seed)
+    localiser, losses = train_localiser(cut_outs, options.localiser_minutes * 60, options.seed, device=device)
     info = {
         "file": file_name,
         "steps": len(losses),
@@ -220,20 +224,26 @@ def train(
     torch.manual_seed(options.seed)
     if options.threads:
         torch.set_num_threads(options.threads)
+    device = training_device(options.device)
     spec = _init_spec(init, arch)
     loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
-    model, preprocess = loaded.model, loaded.preprocessing
+    model, preprocess = loaded.model.to(device), loaded.preprocessing
     size = int(preprocess["image_size"][0])
     prep_started = time.perf_counter()
     data = _prepare(catalog_path, loaded.transform, loaded.tokenizer, options, size)
-    catalog_images, sprites, tokens, titles = data.images, data.sprites, data.tokens, data.titles
+    catalog_images, tokens, titles = data.images.to(device), data.tokens.to(device), data.titles
     backgrounds = scene_tensors(BACKGROUNDS, size * BACKGROUND_OVERSAMPLE, random.Random(options.seed))
-    synthesize = ViewSynthesizer(sprites, backgrounds, options.seed)
-    log.info("prepared %d products in %.1f s", len(titles), time.perf_counter() - prep_started)
+    synthesize = ViewSynthesizer(data.sprites.to(device), backgrounds.to(device), options.seed)
+    log.info(
+        "prepared %d products in %.1f s; training on %s",
+        len(titles),
+        time.perf_counter() - prep_started,
+        device,
+    )
     localiser_file = localiser_path(out)
-    localiser, localiser_info = _train_shop_localiser(data.cut_outs, options, localiser_file.name)
+    localiser, localiser_info = _train_shop_localiser(data.cut_outs, options, localiser_file.name, device)
 
-    normalise = _normaliser(preprocess["mean"], preprocess["std"])
+    normalise = _normaliser(preprocess["mean"], preprocess["std"], device)
     loss_fn = ClipLoss()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
@@ -254,7 +264,7 @@ def train(
     while time.perf_counter() - started < budget:
         if cursor + batch > n:
             order, cursor = torch.randperm(n, generator=generator), 0
-        idx = order[cursor : cursor + batch]
+        idx = order[cursor : cursor + batch].to(device)
         cursor += batch
         view = normalise(synthesize(idx))
         for group in optimizer.param_groups:
@@ -293,7 +303,7 @@ def train(
         losses.append(float(loss.detach()))
         if progress is not None:
             progress(len(losses), time.perf_counter() - started, losses[-1])
-    model.eval()
+    model.to("cpu").eval()  # a checkpoint that loads anywhere
     if not losses:
         raise InvalidParameterError("--minutes is too short for a single training step")
     seconds = time.perf_counter() - started
@@ -322,6 +332,7 @@ def train(
         "held_out_families": sorted(HELD_OUT_FROM_TRAINING),
         "steps": len(losses),
         "seconds": round(seconds, 1),
+        "device": str(device),
         "batch_size": batch,
         "first_loss": losses[0],
         "last_loss": last_loss,
