@@ -480,7 +480,7 @@ def demo_command(
     products: Annotated[int, typer.Option("--products", min=20)] = 1000,
     minutes: Annotated[
         float, typer.Option("--minutes", min=0.05, help="training budget for the demo model")
-    ] = 4.5,
+    ] = 5.0,
     localiser_minutes: Annotated[
         float, typer.Option("--localiser-minutes", min=0.0, help="training budget for its product localiser")
     ] = 2.0,

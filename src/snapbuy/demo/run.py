@@ -40,7 +40,7 @@ class DemoOptions:
     results: Path = Path("bench-results")
     products: int = 1000
     seed: int = 0
-    train_minutes: float = 4.5
+    train_minutes: float = 5.0
     localiser_minutes: float = 2.0
     retrain: bool = False
 
