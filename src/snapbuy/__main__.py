@@ -1,3 +1,4 @@
 from snapbuy.cli import main
 
-main()
+if __name__ == "__main__":  # also when multiprocessing spawns a process from `python -m snapbuy`
+    main()

@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from snapbuy.cli import app
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
-from snapbuy.demo.run import _trained_on, choose_model
+from snapbuy.demo.run import _trained_on, choose_model, training_minutes
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
 from snapbuy.train.device import training_device
+from snapbuy.train.localiser_process import trains_beside_model
 
 
 def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> None:
@@ -34,8 +36,10 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  #
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert "trains its own model" in result.output
-    where = "GPU" if training_device(None).type == "cuda" else "CPU"
-    assert f"min on the {where} (model:" in result.output
+    device = training_device(None)
+    where = "GPU" if device.type == "cuda" else "CPU"
+    order = "beside" if trains_beside_model(device) else "before"
+    assert f"min on the {where}, and {order} it its product localiser for 0.02 min (model:" in result.output
     assert "demo-clip.json:" in result.output and "demo-clip.pt (" in result.output
     assert "group_recall@1" in result.output and "floor 0.85" in result.output
     assert "with the model's product localiser" in result.output
@@ -63,3 +67,14 @@ def test_a_model_is_reused_only_with_a_localiser_this_version_loads(tmp_path: Pa
     # A checkpoint that names another localiser (a run stopped between the two writes) is not reused.
     torch.save({"snapbuy_training": {"catalog_sha256": "abc", "localiser": {"sha256": "0" * 64}}}, checkpoint)
     assert not _trained_on(checkpoint, "abc", wants_localiser=True)
+
+
+def test_training_time_defaults_follow_where_the_localiser_trains() -> None:
+    assert training_minutes(None, None, beside=True) == pytest.approx((7.0, 7.0))  # side by side: 7 minutes
+    assert training_minutes(None, None, beside=False) == pytest.approx(
+        (5.0, 2.0)
+    )  # one after the other: 7 minutes
+    # A model time given: the localiser's follows in the same proportion, unless it is given too.
+    assert training_minutes(3.5, None, beside=True) == pytest.approx((3.5, 3.5))
+    assert training_minutes(2.5, None, beside=False) == pytest.approx((2.5, 1.0))
+    assert training_minutes(3.0, 0.0, beside=True) == pytest.approx((3.0, 0.0))

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import random
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +24,10 @@ from snapbuy.errors import InvalidParameterError, ModelError
 from snapbuy.imaging import load_image_file
 from snapbuy.localiser import localiser_for
 from snapbuy.train.device import training_device
-from snapbuy.train.trainer import DEMO_ARCH, TrainOptions, TrainReport, train
+from snapbuy.train.trainer import DEMO_ARCH, TrainOptions, TrainReport, _taking_threads_back, train
 from snapbuy.train.views import cut_out
 
-OPTIONS = TrainOptions(minutes=0.35, batch_size=32, localiser_minutes=0.02, seed=1)
+OPTIONS = TrainOptions(minutes=0.45, batch_size=32, localiser_minutes=0.02, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,7 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     assert "from scratch" in meta["init"] and len(meta["catalog_sha256"]) == 64
     embedder = load_embedder(trained.spec, models_dir=Path("models"))
     assert embedder.identity.weights.startswith("sha256:") and not embedder.identity.is_random
-    # The product localiser trained alongside lies next to the checkpoint and loads with its spec.
+    # The product localiser trained with it lies next to the checkpoint and loads with its spec.
     assert trained.localiser == trained.checkpoint.with_suffix(".localiser.pt")
     assert meta["localiser"]["file"] == "tiny.localiser.pt" and meta["localiser"]["steps"] >= 1
     # The checkpoint names the localiser written with it by digest, so the pair can be checked.
@@ -112,6 +115,67 @@ def test_fine_tuning_starts_from_given_weights(trained: TrainReport, shop: Path,
     assert not stale.exists()  # trained without a localiser: an older one must not pair with it
     # Starting from trained weights, the first loss is already far below a random start's.
     assert tuned.first_loss < trained.losses[0] * 0.8
+
+
+@pytest.fixture
+def keep_threads() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_on_two_threads_the_localiser_trains_beside_the_model(
+    shop: Path, tmp_path: Path, keep_threads: None
+) -> None:
+    options = TrainOptions(
+        minutes=0.05, batch_size=32, localiser_minutes=0.01, seed=3, threads=2, device="cpu"
+    )
+    report = train(shop / "catalog.csv", tmp_path / "beside.pt", options=options)
+    meta = torch.load(report.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
+    assert meta["localiser"]["beside_the_model"] and meta["localiser"]["threads"] == 1
+    assert meta["threads"] == 2  # the model's, less the localiser's while it trained
+    assert torch.get_num_threads() == 2  # the caller has both again
+    assert localiser_for(parse_model_spec(report.spec)) is not None
+
+
+def test_the_model_takes_the_threads_back_once_the_localiser_is_done(keep_threads: None) -> None:
+    class Job:
+        done = False
+
+        def finished(self) -> bool:
+            return self.done
+
+    job, seen = Job(), []
+    torch.set_num_threads(1)
+    after_step = _taking_threads_back(job, 2, lambda step, elapsed, loss: seen.append(step))  # type: ignore[arg-type]
+    after_step(1, 0.1, 9.0)
+    assert torch.get_num_threads() == 1
+    job.done = True
+    after_step(2, 0.2, 8.0)
+    assert torch.get_num_threads() == 2 and seen == [1, 2]
+
+
+def test_on_one_thread_the_localiser_trains_first(shop: Path, tmp_path: Path, keep_threads: None) -> None:
+    options = TrainOptions(
+        minutes=0.05, batch_size=32, localiser_minutes=0.01, seed=3, threads=1, device="cpu"
+    )
+    report = train(shop / "catalog.csv", tmp_path / "after.pt", options=options)
+    meta = torch.load(report.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
+    assert not meta["localiser"]["beside_the_model"] and meta["localiser"]["threads"] == 1
+    assert localiser_for(parse_model_spec(report.spec)) is not None
+
+
+def test_a_failed_model_training_stops_the_localiser_and_writes_nothing(
+    shop: Path, tmp_path: Path, keep_threads: None
+) -> None:
+    options = TrainOptions(minutes=0.0, localiser_minutes=10, threads=2, device="cpu")
+    started = time.perf_counter()
+    with pytest.raises(InvalidParameterError, match="too short"):
+        train(shop / "catalog.csv", tmp_path / "failed.pt", options=options)
+    assert time.perf_counter() - started < 120  # the 10-minute localiser was stopped, not awaited
+    assert not [p for p in multiprocessing.active_children() if p.name == "snapbuy-localiser-training"]
+    assert list(tmp_path.iterdir()) == []
+    assert torch.get_num_threads() == 2
 
 
 def test_bad_output_name_is_refused(shop: Path, tmp_path: Path) -> None:

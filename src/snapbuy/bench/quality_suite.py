@@ -9,17 +9,20 @@ from typing import Any
 
 from snapbuy.bench.report import machine, write_results
 from snapbuy.config import Settings
-from snapbuy.demo.run import FLOORS, DemoOptions, DemoOutcome, Say, run_demo
+from snapbuy.demo.run import FLOORS, DemoOptions, DemoOutcome, Say, run_demo, training_minutes
+from snapbuy.train.device import training_device
+from snapbuy.train.localiser_process import trains_beside_model
 
 
 def quality_benchmark(
-    settings: Settings, products: int, train_minutes: float, out_dir: Path, say: Say, seed: int = 0
+    settings: Settings, products: int, train_minutes: float | None, out_dir: Path, say: Say, seed: int = 0
 ) -> tuple[tuple[Path, Path], DemoOutcome]:
     """Everything the run makes (shop, model when one is trained, index) lives in a temporary folder;
     the product default model is used when its weights are in settings.models_dir, as in the demo.
-    The product localiser gets the demo's share of the training time."""
-    defaults = DemoOptions()
-    localiser_minutes = train_minutes * defaults.localiser_minutes / defaults.train_minutes
+    `train_minutes` None: the demo's; the product localiser gets the demo's share of the time."""
+    train_minutes, localiser_minutes = training_minutes(
+        train_minutes, None, trains_beside_model(training_device(None))
+    )
     with tempfile.TemporaryDirectory(prefix="snapbuy-quality-") as tmp:
         work = Path(tmp)
         options = DemoOptions(

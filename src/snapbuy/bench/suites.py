@@ -54,5 +54,5 @@ def run_api_suite(settings: Settings, model: str | None, quick: bool, out: Path)
 def run_quality_suite(settings: Settings, quick: bool, out: Path, say: Say) -> tuple[Path, Path]:
     from snapbuy.bench.quality_suite import quality_benchmark
 
-    paths, _ = quality_benchmark(settings, 200 if quick else 1000, 1.0 if quick else 5.0, out, say)
+    paths, _ = quality_benchmark(settings, 200 if quick else 1000, 1.0 if quick else None, out, say)
     return paths

@@ -1,11 +1,11 @@
 """Time-budgeted contrastive training with open_clip's ClipLoss:
-catalog image <-> title, and catalog image <-> synthetic shopper-photo view of it; first, the shop's
-product localiser (see train/localiser_training.py), written next to the checkpoint."""
+catalog image <-> title, and catalog image <-> synthetic shopper-photo view of it; and the shop's
+product localiser (see train/localiser_training.py), written next to the checkpoint: on a CPU in a
+process of its own while the model trains (train/localiser_process.py), on a GPU before it."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import math
@@ -14,6 +14,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from snapbuy import __version__
 from snapbuy.catalog import read_catalog
@@ -31,7 +31,7 @@ from snapbuy.embed.openclip import config_digest, load_model
 from snapbuy.embed.spec import ModelSpec, parse_model_spec, trained_model_spec
 from snapbuy.errors import InvalidParameterError, SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
-from snapbuy.localiser import ProductLocaliser, localiser_path
+from snapbuy.localiser import localiser_path
 from snapbuy.train.augment import (
     BACKGROUND_OVERSAMPLE,
     BACKGROUNDS,
@@ -40,7 +40,12 @@ from snapbuy.train.augment import (
     sprite_tensor,
 )
 from snapbuy.train.device import training_device
-from snapbuy.train.localiser_training import localiser_cut_out, train_localiser
+from snapbuy.train.localiser_process import (
+    LocaliserProcess,
+    TrainedLocaliser,
+    train_here,
+    trains_beside_model,
+)
 from snapbuy.train.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -82,7 +87,8 @@ class TrainOptions:
     # Catalog images scored against every title as well: it ties both image kinds to the same
     # fresh title "proxies", which learn faster than image-to-image pairs alone.
     catalog_title_bank_weight: float = 1.0
-    # Time for the product localiser (trained first, written next to the checkpoint); 0 = none.
+    # Time for the product localiser (written next to the checkpoint); 0 = none. On a CPU with two
+    # threads or more it trains beside the model, each on half the threads; otherwise before it.
     localiser_minutes: float = 1.5
     seed: int = 0
     threads: int | None = None
@@ -111,14 +117,12 @@ class TrainingSet:
     sprites: torch.Tensor  # [N, 4, S, S] RGBA product cut-outs
     tokens: torch.Tensor  # [N, L] title tokens
     titles: list[str]
-    cut_outs: list[Image.Image]  # RGBA product cut-outs for the localiser's scenes
+    image_paths: list[Path]  # each row's catalog image, from which the localiser cuts its products
 
 
-def _prepare(
-    catalog_path: Path, transform: Any, tokenizer: Any, options: TrainOptions, image_size: int
-) -> TrainingSet:
+def _prepare(catalog_path: Path, transform: Any, tokenizer: Any, image_size: int) -> TrainingSet:
     catalog = read_catalog(catalog_path, skip_invalid=True)
-    images, sprites, titles, cut_outs = [], [], [], []
+    images, sprites, titles, paths = [], [], [], []
     for product in catalog.products:
         path = next((ref.path for ref in product.images if ref.path is not None), None)
         if path is None:
@@ -131,13 +135,12 @@ def _prepare(
         images.append(transform(image))
         sprites.append(sprite_tensor(image, image_size))
         titles.append(product.title)
-        if options.localiser_minutes:
-            cut_outs.append(localiser_cut_out(image))
+        paths.append(path)
     if len(images) < 2:
         raise InvalidParameterError(
             f"{catalog_path} has fewer than two products with readable images to train on"
         )
-    return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles, cut_outs)
+    return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles, paths)
 
 
 def _normaliser(
@@ -167,28 +170,25 @@ def _preprocess_cfg(preprocessing: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in preprocessing.items() if k != "image_size"}
 
 
-def _train_shop_localiser(
-    cut_outs: list[Image.Image], options: TrainOptions, file_name: str, device: torch.device
-) -> tuple[ProductLocaliser | None, dict[str, Any] | None]:
-    """The product localiser for this shop and what the checkpoint records about it (None, None when
-    options.localiser_minutes is 0)."""
-    if not options.localiser_minutes:
-        return None, None
-    localiser, losses = train_localiser(cut_outs, options.localiser_minutes * 60, options.seed, device=device)
+def _localiser_record(trained: TrainedLocaliser, file_name: str, beside: bool) -> dict[str, Any]:
+    """What the checkpoint records about the localiser trained with it."""
     info = {
         "file": file_name,
-        "steps": len(losses),
-        "first_loss": losses[0],
-        "last_loss": float(np.mean(losses[-10:])),
+        "sha256": hashlib.sha256(trained.data).hexdigest(),
+        "steps": len(trained.losses),
+        "first_loss": trained.losses[0],
+        "last_loss": float(np.mean(trained.losses[-10:])),
         "families": sorted(TRAINING_FAMILIES),
+        "beside_the_model": beside,
+        "threads": trained.threads,
     }
     log.info(
         "trained the product localiser: %d steps, loss %.3f -> %.3f",
-        len(losses),
-        losses[0],
+        len(trained.losses),
+        trained.losses[0],
         info["last_loss"],
     )
-    return localiser, info
+    return info
 
 
 def _init_spec(init: str | None, arch: str | None) -> ModelSpec:
@@ -215,9 +215,9 @@ def train(
     progress: ProgressCallback | None = None,
 ) -> TrainReport:
     """Train, then write `out` (checkpoint) and `out` with .json (its open_clip config) so that
-    the model spec `<out>.json:<out>` loads it."""
-    from open_clip.loss import ClipLoss
-
+    the model spec `<out>.json:<out>` loads it. On a CPU the localiser trains in a process started
+    with multiprocessing's spawn, so a script that calls this needs the usual
+    `if __name__ == "__main__":` guard (the snapbuy CLI has it)."""
     options = options or TrainOptions()
     if out.suffix not in {".pt", ".pth"}:
         raise InvalidParameterError(f"--out must end in .pt, got {out}")
@@ -227,28 +227,145 @@ def train(
     device = training_device(options.device)
     spec = _init_spec(init, arch)
     loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
-    model, preprocess = loaded.model.to(device), loaded.preprocessing
-    size = int(preprocess["image_size"][0])
     prep_started = time.perf_counter()
-    data = _prepare(catalog_path, loaded.transform, loaded.tokenizer, options, size)
-    catalog_images, tokens, titles = data.images.to(device), data.tokens.to(device), data.titles
-    backgrounds = scene_tensors(BACKGROUNDS, size * BACKGROUND_OVERSAMPLE, random.Random(options.seed))
-    synthesize = ViewSynthesizer(data.sprites.to(device), backgrounds.to(device), options.seed)
+    data = _prepare(
+        catalog_path, loaded.transform, loaded.tokenizer, int(loaded.preprocessing["image_size"][0])
+    )
     log.info(
         "prepared %d products in %.1f s; training on %s",
-        len(titles),
+        len(data.titles),
         time.perf_counter() - prep_started,
         device,
     )
     localiser_file = localiser_path(out)
-    localiser, localiser_info = _train_shop_localiser(data.cut_outs, options, localiser_file.name, device)
+    threads = torch.get_num_threads()
+    beside = bool(options.localiser_minutes) and trains_beside_model(device, threads)
+    trained_localiser: TrainedLocaliser | None = None
+    with ExitStack() as stack:
+        job: LocaliserProcess | None = None
+        if beside:
+            job = stack.enter_context(
+                LocaliserProcess(data.image_paths, options.localiser_minutes * 60, options.seed, threads // 2)
+            )
+            log.info(
+                "training the product localiser beside the model, %d + %d threads",
+                threads // 2,
+                threads - threads // 2,
+            )
+            stack.callback(torch.set_num_threads, threads)  # the caller goes on with all of them
+            torch.set_num_threads(threads - threads // 2)
+        elif options.localiser_minutes:
+            trained_localiser = train_here(
+                data.image_paths, options.localiser_minutes * 60, options.seed, device
+            )
+        model = loaded.model.to(device)
+        after_step = progress if job is None else _taking_threads_back(job, threads, progress)
+        losses, seconds = _train_model(model, data, loaded.preprocessing, options, device, after_step)
+        if job is not None:
+            trained_localiser = job.result()
+    model.to("cpu").eval()  # a checkpoint that loads anywhere
+    localiser_info = (
+        None
+        if trained_localiser is None
+        else _localiser_record(trained_localiser, localiser_file.name, beside)
+    )
+    metadata: dict[str, Any] = {
+        "snapbuy_version": __version__,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "catalog": str(catalog_path),
+        "catalog_sha256": catalog_sha256 or read_catalog(catalog_path, skip_invalid=True).sha256,
+        "catalog_products": len(data.titles),
+        "init": init or f"from scratch ({spec.arch}, random init seed {options.seed})",
+        "init_weights": loaded.weights,
+        # What the model loader checks NAME.json against: a stale or foreign config is an error.
+        "model_config_sha256": config_digest(loaded.model_cfg),
+        "preprocessing": loaded.preprocessing,
+        "loss": "open_clip ClipLoss: catalog image <-> title, catalog image <-> shopper-photo view",
+        "training_view_families": sorted(TRAINING_FAMILIES),
+        "held_out_families": sorted(HELD_OUT_FROM_TRAINING),
+        "steps": len(losses),
+        "seconds": round(seconds, 1),
+        "device": str(device),
+        "threads": threads if device.type == "cpu" else None,  # less the localiser's while it trained
+        "batch_size": min(options.batch_size, len(data.titles)),
+        "first_loss": losses[0],
+        "last_loss": float(np.mean(losses[-10:])),
+        "options": {k: v for k, v in options.__dict__.items()},
+        "localiser": localiser_info,
+    }
+    config_path = out.with_suffix(".json")
+    _atomic_write(
+        config_path,
+        lambda fh: fh.write(
+            json.dumps(
+                {"model_cfg": loaded.model_cfg, "preprocess_cfg": _preprocess_cfg(loaded.preprocessing)},
+                indent=2,
+            ).encode()
+        ),
+    )
+    if trained_localiser is not None:
+        _atomic_write(localiser_file, lambda fh: fh.write(trained_localiser.data))
+    else:
+        localiser_file.unlink(missing_ok=True)  # an older run's localiser belongs to another model
+    # The checkpoint, written last, names its localiser by digest: a run stopped between the two
+    # writes leaves a pair that localiser_for refuses instead of one that silently mismatches.
+    _atomic_write(
+        out, lambda fh: torch.save({"state_dict": model.state_dict(), "snapbuy_training": metadata}, fh)
+    )
+    return TrainReport(
+        out,
+        config_path,
+        trained_model_spec(out),
+        len(losses),
+        seconds,
+        losses[0],
+        metadata["last_loss"],
+        len(data.titles),
+        losses,
+        localiser_file if trained_localiser is not None else None,
+    )
 
-    normalise = _normaliser(preprocess["mean"], preprocess["std"], device)
+
+def _taking_threads_back(
+    job: LocaliserProcess, threads: int, progress: ProgressCallback | None
+) -> ProgressCallback:
+    """A callback for after each model step: once the localiser's process is done, the model takes all
+    `threads` back (a localiser given less time than the model would otherwise leave its share idle)."""
+    taken_back = False
+
+    def after_step(step: int, elapsed: float, loss: float) -> None:
+        nonlocal taken_back
+        if not taken_back and job.finished():
+            torch.set_num_threads(threads)
+            taken_back = True
+        if progress is not None:
+            progress(step, elapsed, loss)
+
+    return after_step
+
+
+def _train_model(
+    model: Any,
+    data: TrainingSet,
+    preprocessing: dict[str, Any],
+    options: TrainOptions,
+    device: torch.device,
+    progress: ProgressCallback | None,
+) -> tuple[list[float], float]:
+    """Train `model` (already on `device`) for options.minutes: the loss of every step, and the
+    seconds the steps took."""
+    from open_clip.loss import ClipLoss
+
+    size = int(preprocessing["image_size"][0])
+    catalog_images, tokens = data.images.to(device), data.tokens.to(device)
+    backgrounds = scene_tensors(BACKGROUNDS, size * BACKGROUND_OVERSAMPLE, random.Random(options.seed))
+    synthesize = ViewSynthesizer(data.sprites.to(device), backgrounds.to(device), options.seed)
+    normalise = _normaliser(preprocessing["mean"], preprocessing["std"], device)
     loss_fn = ClipLoss()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
     )
-    n = len(titles)
+    n = len(data.titles)
     batch = min(options.batch_size, n)
     n_catalog = max(2, round(batch * options.catalog_share))
     generator = torch.Generator().manual_seed(options.seed)
@@ -303,70 +420,9 @@ def train(
         losses.append(float(loss.detach()))
         if progress is not None:
             progress(len(losses), time.perf_counter() - started, losses[-1])
-    model.to("cpu").eval()  # a checkpoint that loads anywhere
     if not losses:
         raise InvalidParameterError("--minutes is too short for a single training step")
-    seconds = time.perf_counter() - started
-    last_loss = float(np.mean(losses[-10:]))
-    localiser_bytes = b""
-    if localiser is not None and localiser_info is not None:
-        # The checkpoint, written last, names its localiser by digest: a run stopped between the two
-        # writes leaves a pair that localiser_for refuses instead of one that silently mismatches.
-        buffer = io.BytesIO()
-        localiser.save(buffer)
-        localiser_bytes = buffer.getvalue()
-        localiser_info["sha256"] = hashlib.sha256(localiser_bytes).hexdigest()
-    metadata: dict[str, Any] = {
-        "snapbuy_version": __version__,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "catalog": str(catalog_path),
-        "catalog_sha256": catalog_sha256 or read_catalog(catalog_path, skip_invalid=True).sha256,
-        "catalog_products": n,
-        "init": init or f"from scratch ({spec.arch}, random init seed {options.seed})",
-        "init_weights": loaded.weights,
-        # What the model loader checks NAME.json against: a stale or foreign config is an error.
-        "model_config_sha256": config_digest(loaded.model_cfg),
-        "preprocessing": preprocess,
-        "loss": "open_clip ClipLoss: catalog image <-> title, catalog image <-> shopper-photo view",
-        "training_view_families": sorted(TRAINING_FAMILIES),
-        "held_out_families": sorted(HELD_OUT_FROM_TRAINING),
-        "steps": len(losses),
-        "seconds": round(seconds, 1),
-        "device": str(device),
-        "batch_size": batch,
-        "first_loss": losses[0],
-        "last_loss": last_loss,
-        "options": {k: v for k, v in options.__dict__.items()},
-        "localiser": localiser_info,
-    }
-    config_path = out.with_suffix(".json")
-    _atomic_write(
-        config_path,
-        lambda fh: fh.write(
-            json.dumps(
-                {"model_cfg": loaded.model_cfg, "preprocess_cfg": _preprocess_cfg(preprocess)}, indent=2
-            ).encode()
-        ),
-    )
-    if localiser is not None:
-        _atomic_write(localiser_file, lambda fh: fh.write(localiser_bytes))
-    else:
-        localiser_file.unlink(missing_ok=True)  # an older run's localiser belongs to another model
-    _atomic_write(
-        out, lambda fh: torch.save({"state_dict": model.state_dict(), "snapbuy_training": metadata}, fh)
-    )
-    return TrainReport(
-        out,
-        config_path,
-        trained_model_spec(out),
-        len(losses),
-        seconds,
-        losses[0],
-        last_loss,
-        n,
-        losses,
-        localiser_file if localiser is not None else None,
-    )
+    return losses, time.perf_counter() - started
 
 
 def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
