@@ -87,9 +87,9 @@ def _child(sender: Connection, image_paths: list[Path], seconds: float, seed: in
 
 
 class LocaliserProcess:
-    """Starts training at once in a spawned process (torch's threads do not survive a fork); `result()`
-    waits for it. Leaving the `with` block stops a process still running, so an interrupted or failed
-    model training leaves no localiser training behind."""
+    """Starts training at once in a spawned process (forking a process whose torch thread pool is
+    running is unsafe); `result()` waits for it. Leaving the `with` block stops a process still
+    running, so an interrupted or failed model training leaves no localiser training behind."""
 
     def __init__(self, image_paths: Sequence[Path], seconds: float, seed: int, threads: int) -> None:
         context = multiprocessing.get_context("spawn")
