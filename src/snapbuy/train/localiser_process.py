@@ -56,10 +56,10 @@ def cut_outs_of(image_paths: Sequence[Path]) -> list[Image.Image]:
 
 
 def train_here(
-    image_paths: Sequence[Path], seconds: float, seed: int, device: torch.device
+    cut_outs: Sequence[Image.Image], seconds: float, seed: int, device: torch.device
 ) -> TrainedLocaliser:
-    """Train in this process, on `device`, with torch's current threads."""
-    localiser, losses = train_localiser(cut_outs_of(image_paths), seconds, seed, device=device)
+    """Train on the products' cut-outs in this process, on `device`, with torch's current threads."""
+    localiser, losses = train_localiser(cut_outs, seconds, seed, device=device)
     buffer = io.BytesIO()
     localiser.save(buffer)
     return TrainedLocaliser(buffer.getvalue(), losses, torch.get_num_threads())
@@ -77,7 +77,9 @@ def _portable(exc: BaseException) -> BaseException:
 def _child(sender: Connection, image_paths: list[Path], seconds: float, seed: int, threads: int) -> None:
     try:
         torch.set_num_threads(threads)
-        sender.send(train_here(image_paths, seconds, seed, torch.device("cpu")))
+        # The images are read again here: cheaper than sending a thousand cut-outs down the pipe,
+        # and done while the model trains.
+        sender.send(train_here(cut_outs_of(image_paths), seconds, seed, torch.device("cpu")))
     except BaseException as exc:
         if not isinstance(exc, SnapbuyError | KeyboardInterrupt):
             log.error("training the product localiser failed", exc_info=exc)  # the traceback, on stderr

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from snapbuy import __version__
 from snapbuy.catalog import read_catalog
@@ -46,6 +47,7 @@ from snapbuy.train.localiser_process import (
     train_here,
     trains_beside_model,
 )
+from snapbuy.train.localiser_training import localiser_cut_out
 from snapbuy.train.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -117,12 +119,15 @@ class TrainingSet:
     sprites: torch.Tensor  # [N, 4, S, S] RGBA product cut-outs
     tokens: torch.Tensor  # [N, L] title tokens
     titles: list[str]
-    image_paths: list[Path]  # each row's catalog image, from which the localiser cuts its products
+    image_paths: list[Path]  # each row's catalog image: the localiser's process cuts its products out
+    cut_outs: list[Image.Image]  # the localiser's cut-outs, when it trains in this process (else empty)
 
 
-def _prepare(catalog_path: Path, transform: Any, tokenizer: Any, image_size: int) -> TrainingSet:
+def _prepare(
+    catalog_path: Path, transform: Any, tokenizer: Any, image_size: int, with_cut_outs: bool
+) -> TrainingSet:
     catalog = read_catalog(catalog_path, skip_invalid=True)
-    images, sprites, titles, paths = [], [], [], []
+    images, sprites, titles, paths, cut_outs = [], [], [], [], []
     for product in catalog.products:
         path = next((ref.path for ref in product.images if ref.path is not None), None)
         if path is None:
@@ -136,11 +141,13 @@ def _prepare(catalog_path: Path, transform: Any, tokenizer: Any, image_size: int
         sprites.append(sprite_tensor(image, image_size))
         titles.append(product.title)
         paths.append(path)
+        if with_cut_outs:
+            cut_outs.append(localiser_cut_out(image))
     if len(images) < 2:
         raise InvalidParameterError(
             f"{catalog_path} has fewer than two products with readable images to train on"
         )
-    return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles, paths)
+    return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles, paths, cut_outs)
 
 
 def _normaliser(
@@ -227,9 +234,15 @@ def train(
     device = training_device(options.device)
     spec = _init_spec(init, arch)
     loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
+    threads = torch.get_num_threads()
+    beside = bool(options.localiser_minutes) and trains_beside_model(device, threads)
     prep_started = time.perf_counter()
     data = _prepare(
-        catalog_path, loaded.transform, loaded.tokenizer, int(loaded.preprocessing["image_size"][0])
+        catalog_path,
+        loaded.transform,
+        loaded.tokenizer,
+        int(loaded.preprocessing["image_size"][0]),
+        with_cut_outs=bool(options.localiser_minutes) and not beside,
     )
     log.info(
         "prepared %d products in %.1f s; training on %s",
@@ -238,8 +251,6 @@ def train(
         device,
     )
     localiser_file = localiser_path(out)
-    threads = torch.get_num_threads()
-    beside = bool(options.localiser_minutes) and trains_beside_model(device, threads)
     trained_localiser: TrainedLocaliser | None = None
     with ExitStack() as stack:
         job: LocaliserProcess | None = None
@@ -256,7 +267,7 @@ def train(
             torch.set_num_threads(threads - threads // 2)
         elif options.localiser_minutes:
             trained_localiser = train_here(
-                data.image_paths, options.localiser_minutes * 60, options.seed, device
+                data.cut_outs, options.localiser_minutes * 60, options.seed, device
             )
         model = loaded.model.to(device)
         after_step = progress if job is None else _taking_threads_back(job, threads, progress)
