@@ -337,6 +337,14 @@ def train_command(
         str | None,
         typer.Option("--device", help="cpu or cuda (default: the GPU when torch sees one, else the CPU)"),
     ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="auto, fp32 or bf16: bf16 runs the forward passes in bfloat16 autocast; auto picks it "
+            "where the device computes bfloat16 natively (AMX or AVX512-BF16 CPUs, most CUDA GPUs)",
+        ),
+    ] = "auto",
 ) -> None:
     """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model,
     and a product localiser that finds the product in a shopper photo."""
@@ -356,6 +364,7 @@ def train_command(
             localiser_minutes=localiser_minutes,
             seed=seed,
             device=device,
+            precision=precision,
         ),
         progress=StepPrinter(lambda line: typer.echo(line, err=True), every=15),
     )

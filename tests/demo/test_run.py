@@ -12,6 +12,7 @@ from snapbuy.demo.run import _trained_on, choose_model, training_minutes
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
+from snapbuy.train.precision import resolve_precision
 
 
 def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> None:
@@ -38,6 +39,8 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  #
     assert "trains its own model" in result.output
     device = training_device(None)
     where = "GPU" if device.type == "cuda" else "CPU"
+    if resolve_precision("auto", device) == "bf16":
+        where += " in bfloat16 autocast"
     order = "beside" if trains_beside_model(device) else "before"
     assert f"min on the {where}, and {order} it its product localiser for 0.02 min (model:" in result.output
     assert "demo-clip.json:" in result.output and "demo-clip.pt (" in result.output

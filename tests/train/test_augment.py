@@ -40,3 +40,16 @@ def test_views_show_the_product() -> None:
     views = synthesizer(2)(torch.zeros(64, dtype=torch.long))  # the red product, 64 times
     red = (views[:, 0] > views[:, 2] + 0.3).float().mean(dim=(1, 2))
     assert (red > 0.05).float().mean() > 0.8  # almost every view has a clearly red region
+
+
+def test_occlusion_and_blur_touch_only_their_share_of_views() -> None:
+    syn = synthesizer(3)
+    picked = syn._some(10_000, 0.4)
+    assert (
+        0.37 < len(picked) / 10_000 < 0.43
+        and torch.equal(picked, torch.sort(picked).values)
+        and len(set(picked.tolist())) == len(picked)
+    )
+    views = torch.rand(200, 3, 32, 32)
+    occluded = (syn._occlude(views) != views).flatten(1).any(dim=1).float().mean()
+    assert 0.25 < occluded < 0.55  # OCCLUSION_RATE 0.4; the others are returned untouched

@@ -24,6 +24,7 @@ from snapbuy.errors import InvalidParameterError, ModelError
 from snapbuy.imaging import load_image_file
 from snapbuy.localiser import localiser_for
 from snapbuy.train.device import training_device
+from snapbuy.train.precision import resolve_precision
 from snapbuy.train.trainer import DEMO_ARCH, TrainOptions, TrainReport, _taking_threads_back, train
 from snapbuy.train.views import cut_out
 
@@ -87,6 +88,9 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     assert meta["preprocessing"]["image_size"] == [48, 48]
     # Trained on the GPU when there is one; written for the CPU either way, so it loads anywhere.
     assert meta["device"] == str(training_device(None))
+    # bfloat16 autocast where the device computes it natively, float32 elsewhere; recorded either way.
+    assert meta["options"]["precision"] == "auto"
+    assert meta["precision"] == resolve_precision("auto", training_device(None))
     state = torch.load(trained.checkpoint, weights_only=True)["state_dict"]
     assert {tensor.device.type for tensor in state.values()} == {"cpu"}
 
@@ -107,10 +111,10 @@ def test_fine_tuning_starts_from_given_weights(trained: TrainReport, shop: Path,
         shop / "catalog.csv",
         tmp_path / "tuned.pt",
         init=trained.spec,
-        options=TrainOptions(minutes=0.05, batch_size=32, localiser_minutes=0, seed=2),
+        options=TrainOptions(minutes=0.05, batch_size=32, localiser_minutes=0, seed=2, precision="fp32"),
     )
     meta = torch.load(tuned.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
-    assert meta["init"] == trained.spec
+    assert meta["init"] == trained.spec and meta["precision"] == "fp32"
     assert tuned.localiser is None and meta["localiser"] is None
     assert not stale.exists()  # trained without a localiser: an older one must not pair with it
     # Starting from trained weights, the first loss is already far below a random start's.
@@ -157,11 +161,12 @@ def test_the_model_takes_the_threads_back_once_the_localiser_is_done(keep_thread
 
 def test_on_one_thread_the_localiser_trains_first(shop: Path, tmp_path: Path, keep_threads: None) -> None:
     options = TrainOptions(
-        minutes=0.05, batch_size=32, localiser_minutes=0.01, seed=3, threads=1, device="cpu"
+        minutes=0.05, batch_size=32, localiser_minutes=0.01, seed=3, threads=1, device="cpu", precision="bf16"
     )
     report = train(shop / "catalog.csv", tmp_path / "after.pt", options=options)
     meta = torch.load(report.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
     assert not meta["localiser"]["beside_the_model"] and meta["localiser"]["threads"] == 1
+    assert meta["precision"] == "bf16"  # asked for: kept even where bfloat16 is emulated
     assert localiser_for(parse_model_spec(report.spec)) is not None
 
 

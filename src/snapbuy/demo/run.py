@@ -24,6 +24,7 @@ from snapbuy.loading import configured_localiser, configured_service
 from snapbuy.localiser import localiser_for
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
+from snapbuy.train.precision import resolve_precision
 from snapbuy.train.trainer import StepPrinter, TrainOptions, train
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,8 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
             reason += f"; {model_out} was already trained on this shop and is reused"
         else:
             where = "GPU" if device.type == "cuda" else "CPU"
+            if resolve_precision(TrainOptions().precision, device) == "bf16":
+                where += " in bfloat16 autocast"
             say(
                 f"training the demo model for {model_minutes:g} min on the {where}"
                 + (

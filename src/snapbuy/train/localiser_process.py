@@ -37,6 +37,7 @@ class TrainedLocaliser:
     data: bytes  # the localiser as ProductLocaliser.save writes it
     losses: list[float]  # the loss of every step
     threads: int  # CPU threads it trained with
+    precision: str  # "fp32" or "bf16" (train/precision.py)
 
 
 def trains_beside_model(device: torch.device, threads: int | None = None) -> bool:
@@ -56,13 +57,14 @@ def cut_outs_of(image_paths: Sequence[Path]) -> list[Image.Image]:
 
 
 def train_here(
-    cut_outs: Sequence[Image.Image], seconds: float, seed: int, device: torch.device
+    cut_outs: Sequence[Image.Image], seconds: float, seed: int, device: torch.device, precision: str
 ) -> TrainedLocaliser:
-    """Train on the products' cut-outs in this process, on `device`, with torch's current threads."""
-    localiser, losses = train_localiser(cut_outs, seconds, seed, device=device)
+    """Train on the products' cut-outs in this process, on `device` in `precision` ("fp32" or
+    "bf16"), with torch's current threads."""
+    localiser, losses = train_localiser(cut_outs, seconds, seed, device=device, precision=precision)
     buffer = io.BytesIO()
     localiser.save(buffer)
-    return TrainedLocaliser(buffer.getvalue(), losses, torch.get_num_threads())
+    return TrainedLocaliser(buffer.getvalue(), losses, torch.get_num_threads(), precision)
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -74,12 +76,14 @@ def _portable(exc: BaseException) -> BaseException:
     return exc
 
 
-def _child(sender: Connection, image_paths: list[Path], seconds: float, seed: int, threads: int) -> None:
+def _child(
+    sender: Connection, image_paths: list[Path], seconds: float, seed: int, threads: int, precision: str
+) -> None:
     try:
         torch.set_num_threads(threads)
         # The images are read again here: cheaper than sending a thousand cut-outs down the pipe,
         # and done while the model trains.
-        sender.send(train_here(cut_outs_of(image_paths), seconds, seed, torch.device("cpu")))
+        sender.send(train_here(cut_outs_of(image_paths), seconds, seed, torch.device("cpu"), precision))
     except BaseException as exc:
         if not isinstance(exc, SnapbuyError | KeyboardInterrupt):
             log.error("training the product localiser failed", exc_info=exc)  # the traceback, on stderr
@@ -93,12 +97,14 @@ class LocaliserProcess:
     running is unsafe); `result()` waits for it. Leaving the `with` block stops a process still
     running, so an interrupted or failed model training leaves no localiser training behind."""
 
-    def __init__(self, image_paths: Sequence[Path], seconds: float, seed: int, threads: int) -> None:
+    def __init__(
+        self, image_paths: Sequence[Path], seconds: float, seed: int, threads: int, precision: str = "fp32"
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_child,
-            args=(sender, list(image_paths), seconds, seed, threads),
+            args=(sender, list(image_paths), seconds, seed, threads, precision),
             name="snapbuy-localiser-training",
             daemon=True,
         )

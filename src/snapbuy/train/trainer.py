@@ -48,6 +48,7 @@ from snapbuy.train.localiser_process import (
     trains_beside_model,
 )
 from snapbuy.train.localiser_training import localiser_cut_out
+from snapbuy.train.precision import autocast, resolve_precision
 from snapbuy.train.schedule import warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class TrainOptions:
     seed: int = 0
     threads: int | None = None
     device: str | None = None  # None: a CUDA GPU when there is one, else the CPU
+    # "auto": bfloat16 autocast where the device computes it natively (train/precision.py), else fp32.
+    precision: str = "auto"
 
 
 @dataclass
@@ -188,6 +191,7 @@ def _localiser_record(trained: TrainedLocaliser, file_name: str, beside: bool) -
         "families": sorted(TRAINING_FAMILIES),
         "beside_the_model": beside,
         "threads": trained.threads,
+        "precision": trained.precision,
     }
     log.info(
         "trained the product localiser: %d steps, loss %.3f -> %.3f",
@@ -232,6 +236,7 @@ def train(
     if options.threads:
         torch.set_num_threads(options.threads)
     device = training_device(options.device)
+    precision = resolve_precision(options.precision, device)
     spec = _init_spec(init, arch)
     loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
     threads = torch.get_num_threads()
@@ -245,10 +250,11 @@ def train(
         with_cut_outs=bool(options.localiser_minutes) and not beside,
     )
     log.info(
-        "prepared %d products in %.1f s; training on %s",
+        "prepared %d products in %.1f s; training on %s in %s",
         len(data.titles),
         time.perf_counter() - prep_started,
         device,
+        precision,
     )
     localiser_file = localiser_path(out)
     trained_localiser: TrainedLocaliser | None = None
@@ -256,7 +262,9 @@ def train(
         job: LocaliserProcess | None = None
         if beside:
             job = stack.enter_context(
-                LocaliserProcess(data.image_paths, options.localiser_minutes * 60, options.seed, threads // 2)
+                LocaliserProcess(
+                    data.image_paths, options.localiser_minutes * 60, options.seed, threads // 2, precision
+                )
             )
             log.info(
                 "training the product localiser beside the model, %d + %d threads",
@@ -267,11 +275,13 @@ def train(
             torch.set_num_threads(threads - threads // 2)
         elif options.localiser_minutes:
             trained_localiser = train_here(
-                data.cut_outs, options.localiser_minutes * 60, options.seed, device
+                data.cut_outs, options.localiser_minutes * 60, options.seed, device, precision
             )
         model = loaded.model.to(device)
         after_step = progress if job is None else _taking_threads_back(job, threads, progress)
-        losses, seconds = _train_model(model, data, loaded.preprocessing, options, device, after_step)
+        losses, seconds = _train_model(
+            model, data, loaded.preprocessing, options, device, precision, after_step
+        )
         if job is not None:
             trained_localiser = job.result()
     model.to("cpu").eval()  # a checkpoint that loads anywhere
@@ -297,6 +307,7 @@ def train(
         "steps": len(losses),
         "seconds": round(seconds, 1),
         "device": str(device),
+        "precision": precision,
         "threads": threads if device.type == "cpu" else None,  # less the localiser's while it trained
         "batch_size": min(options.batch_size, len(data.titles)),
         "first_loss": losses[0],
@@ -361,10 +372,11 @@ def _train_model(
     preprocessing: dict[str, Any],
     options: TrainOptions,
     device: torch.device,
+    precision: str,
     progress: ProgressCallback | None,
 ) -> tuple[list[float], float]:
-    """Train `model` (already on `device`) for options.minutes: the loss of every step, and the
-    seconds the steps took."""
+    """Train `model` (already on `device`) for options.minutes, its image forward passes in
+    `precision`: the loss of every step, and the seconds the steps took."""
     from open_clip.loss import ClipLoss
 
     size = int(preprocessing["image_size"][0])
@@ -373,8 +385,9 @@ def _train_model(
     synthesize = ViewSynthesizer(data.sprites.to(device), backgrounds.to(device), options.seed)
     normalise = _normaliser(preprocessing["mean"], preprocessing["std"], device)
     loss_fn = ClipLoss()
+    # Fused AdamW updates all parameters in one kernel: a model step 3 % faster on one CPU thread.
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay
+        model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay, fused=True
     )
     n = len(data.titles)
     batch = min(options.batch_size, n)
@@ -403,8 +416,10 @@ def _train_model(
         # statistics in training as at inference; separate passes let the model key on batch makeup.
         shown = idx[:n_catalog]
         both = torch.cat([catalog_images[shown], view]).contiguous(memory_format=torch.channels_last)
-        catalog_features, view_features = model.encode_image(both, normalize=True).split(
-            [len(shown), len(idx)]
+        with autocast(precision, device):
+            features = model.encode_image(both)
+        catalog_features, view_features = torch.split(
+            F.normalize(features.float(), dim=-1), [len(shown), len(idx)]
         )
         all_titles = model.encode_text(tokens, normalize=True)
         scale = model.logit_scale.exp()
