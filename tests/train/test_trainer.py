@@ -91,6 +91,7 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     # bfloat16 autocast where the device computes it natively, float32 elsewhere; recorded either way.
     assert meta["options"]["precision"] == "auto"
     assert meta["precision"] == resolve_precision("auto", training_device(None))
+    assert meta["localiser"]["precision"] == meta["precision"]
     state = torch.load(trained.checkpoint, weights_only=True)["state_dict"]
     assert {tensor.device.type for tensor in state.values()} == {"cpu"}
 

@@ -136,7 +136,7 @@ class ViewSynthesizer:
             n, 1, 1, 1
         )
         view = view * gains + self._uniform(n, -0.06, 0.06).view(n, 1, 1, 1)
-        blur = self._some(n, BLUR_RATE)  # blurring only those halves this method's time
+        blur = self._some(n, BLUR_RATE)  # blurring only the views drawn for it halves this method's time
         if not len(blur):
             return view
         blurred = F.avg_pool2d(view[blur], 3, stride=1, padding=1, count_include_pad=False)
