@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from snapbuy.cli import app
@@ -173,9 +174,13 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
             "8",
             "--localiser-minutes",
             "0.01",
+            "--learning-rate",
+            "0.004",
         ],
     )
     assert trained.exit_code == 0, trained.output
+    meta = torch.load(model, map_location="cpu", weights_only=True)["snapbuy_training"]
+    assert meta["options"]["learning_rate"] == 0.004
     spec = f"{model.with_suffix('.json')}:{model}"
     assert f"--model {spec}" in trained.output
     index = tmp_path / "idx"
@@ -200,6 +205,13 @@ def test_train_on_a_gpu_that_is_not_there_is_refused(tmp_path: Path, monkeypatch
     assert result.exit_code == 2
     assert "no CUDA GPU" in result.output and "--device cpu" in result.output
     assert not out.parent.exists()  # refused before anything was written
+
+
+def test_train_refuses_a_learning_rate_that_is_not_positive(tmp_path: Path) -> None:
+    out = tmp_path / "models" / "shop.pt"
+    result = runner.invoke(app, ["train", str(SAMPLE_CATALOG), "--out", str(out), "--learning-rate", "0"])
+    assert result.exit_code == 2 and "--learning-rate" in result.output
+    assert not out.parent.exists()
 
 
 def test_bench_search_writes_results(tmp_path: Path) -> None:

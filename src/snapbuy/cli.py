@@ -332,6 +332,14 @@ def train_command(
             "process, on a GPU before it",
         ),
     ] = 1.5,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--learning-rate",
+            help="peak AdamW learning rate (default: 5e-3 from scratch, 1e-5 when fine-tuning "
+            "--init weights)",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     device: Annotated[
         str | None,
@@ -362,6 +370,7 @@ def train_command(
             minutes=minutes,
             batch_size=batch_size,
             localiser_minutes=localiser_minutes,
+            learning_rate=learning_rate,
             seed=seed,
             device=device,
             precision=precision,

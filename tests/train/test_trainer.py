@@ -25,7 +25,15 @@ from snapbuy.imaging import load_image_file
 from snapbuy.localiser import localiser_for
 from snapbuy.train.device import training_device
 from snapbuy.train.precision import resolve_precision
-from snapbuy.train.trainer import DEMO_ARCH, TrainOptions, TrainReport, _taking_threads_back, train
+from snapbuy.train.trainer import (
+    DEMO_ARCH,
+    FINE_TUNING_LEARNING_RATE,
+    FROM_SCRATCH_LEARNING_RATE,
+    TrainOptions,
+    TrainReport,
+    _taking_threads_back,
+    train,
+)
 from snapbuy.train.views import cut_out
 
 OPTIONS = TrainOptions(minutes=0.45, batch_size=32, localiser_minutes=0.02, seed=1)
@@ -74,6 +82,8 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     meta = torch.load(trained.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
     assert meta["steps"] == trained.steps
     assert meta["held_out_families"] == ["jpeg", "noise", "perspective"]
+    assert "learned product proxies" in meta["loss"] and meta["options"]["proxy_weight"] > 0
+    assert meta["options"]["learning_rate"] == FROM_SCRATCH_LEARNING_RATE  # none given, from scratch
     assert "from scratch" in meta["init"] and len(meta["catalog_sha256"]) == 64
     embedder = load_embedder(trained.spec, models_dir=Path("models"))
     assert embedder.identity.weights.startswith("sha256:") and not embedder.identity.is_random
@@ -116,6 +126,8 @@ def test_fine_tuning_starts_from_given_weights(trained: TrainReport, shop: Path,
     )
     meta = torch.load(tuned.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
     assert meta["init"] == trained.spec and meta["precision"] == "fp32"
+    # Fine-tuning gets a rate that keeps the given weights' knowledge, not the from-scratch one.
+    assert meta["options"]["learning_rate"] == FINE_TUNING_LEARNING_RATE
     assert tuned.localiser is None and meta["localiser"] is None
     assert not stale.exists()  # trained without a localiser: an older one must not pair with it
     # Starting from trained weights, the first loss is already far below a random start's.
@@ -162,12 +174,20 @@ def test_the_model_takes_the_threads_back_once_the_localiser_is_done(keep_thread
 
 def test_on_one_thread_the_localiser_trains_first(shop: Path, tmp_path: Path, keep_threads: None) -> None:
     options = TrainOptions(
-        minutes=0.05, batch_size=32, localiser_minutes=0.01, seed=3, threads=1, device="cpu", precision="bf16"
+        minutes=0.05,
+        batch_size=32,
+        localiser_minutes=0.01,
+        seed=3,
+        threads=1,
+        device="cpu",
+        precision="bf16",
+        proxy_weight=0,
     )
     report = train(shop / "catalog.csv", tmp_path / "after.pt", options=options)
     meta = torch.load(report.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
     assert not meta["localiser"]["beside_the_model"] and meta["localiser"]["threads"] == 1
     assert meta["precision"] == "bf16"  # asked for: kept even where bfloat16 is emulated
+    assert "proxies" not in meta["loss"] and meta["options"]["proxy_weight"] == 0  # trained without
     assert localiser_for(parse_model_spec(report.spec)) is not None
 
 
