@@ -182,6 +182,9 @@ def test_on_one_thread_the_localiser_trains_first(shop: Path, tmp_path: Path, ke
         device="cpu",
         precision="bf16",
         proxy_weight=0,
+        # The older losses against every title (off by default): their path still trains.
+        title_bank_weight=0.5,
+        catalog_title_bank_weight=1.0,
     )
     report = train(shop / "catalog.csv", tmp_path / "after.pt", options=options)
     meta = torch.load(report.checkpoint, map_location="cpu", weights_only=True)["snapbuy_training"]
