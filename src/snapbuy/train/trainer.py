@@ -96,12 +96,12 @@ class TrainOptions:
     # tower, and paired 7-minute runs (one thread each, true product box) took 1635 steps instead of
     # 1397 and reached item-group recall@1 0.858 instead of 0.829.
     title_bank_weight: float = 0.0
+    catalog_title_bank_weight: float = 0.0
     # Share of each step's products whose catalog image also goes through the model; the rest of the
     # batch is views only, scored against the memory bank and the proxies.
     # Views carry most of what there is to learn; re-encoding every view's catalog image each step
     # halves the views per second for little gain.
     catalog_share: float = 0.28
-    catalog_title_bank_weight: float = 0.0
     # Views and catalog images scored against a learned proxy per product (train/proxies.py), which
     # moves faster than the bank and the titles. Paired 7-minute runs on the demo shop, one thread
     # each: item-group recall@1 0.727 without, 0.784 with (views around the true product box).
