@@ -5,12 +5,15 @@ import pytest
 from PIL import Image
 
 from snapbuy.crops import (
+    CROP_MARGIN,
     DEFAULT_CROP_SCALES,
+    box_framings,
     box_iou,
     box_views,
     crop_boxes,
     crop_with_edges,
     query_crops,
+    shrunk,
     square_around,
 )
 
@@ -61,13 +64,43 @@ def test_square_around_centres_on_the_box_with_a_margin() -> None:
     assert right - left == bottom - top == 220 and (left + right) / 2 == 200 and (top + bottom) / 2 == 250
 
 
-def test_box_views_are_squares_at_each_margin_then_their_mirror_images() -> None:
+def test_square_around_moves_by_the_shift_in_box_sides() -> None:
+    box = (100, 200, 300, 300)  # longer side 200
+    assert square_around(box, margin=1.0, shift=(0.1, 0.0)) == (120, 150, 320, 350)
+    assert square_around(box, margin=1.0, shift=(0.0, -0.25)) == (100, 100, 300, 300)
+
+
+def test_box_framings_are_the_centred_margins_then_four_shifted_squares() -> None:
+    assert box_framings((1.0, 1.5), 0.0) == [(1.0, 0.0, 0.0), (1.5, 0.0, 0.0)]
+    framings = box_framings((1.0,), 0.1)
+    assert framings[0] == (1.0, 0.0, 0.0)
+    assert sorted(framings[1:]) == sorted(
+        [(CROP_MARGIN, -0.1, 0.0), (CROP_MARGIN, 0.1, 0.0), (CROP_MARGIN, 0.0, -0.1), (CROP_MARGIN, 0.0, 0.1)]
+    )
+
+
+def test_shrunk_divides_by_a_whole_factor_to_no_less_than_the_side() -> None:
+    image = Image.new("RGB", (250, 250), (10, 20, 30))
+    assert shrunk(image, 96).size == (125, 125)  # 250 // 96 = 2
+    assert shrunk(image, 40).size == (42, 42)  # factor 6: 250 / 6 rounded up
+    assert shrunk(image, 200) is image and shrunk(image, None) is image
+    assert shrunk(image, 40).getpixel((20, 20)) == (10, 20, 30)
+
+
+def test_box_views_are_squares_of_each_framing_then_their_mirror_images() -> None:
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 150, 3), dtype=np.uint8))
     box = (40, 60, 100, 140)
-    plain = box_views(photo, box, (1.0, 1.25), mirror=False)
+    framings = [(1.0, 0.0, 0.0), (1.25, 0.0, 0.0)]
+    plain = box_views(photo, box, framings, mirror=False)
     assert [view.size for view in plain] == [(80, 80), (100, 100)]
     assert plain[0].tobytes() == photo.crop(square_around(box, 1.0)).tobytes()
-    mirrored = box_views(photo, box, (1.0, 1.25), mirror=True)
+    assert box_views(photo, box, [(1.0, 0.1, 0.0)], mirror=False)[0].tobytes() == (
+        photo.crop(square_around(box, 1.0, (0.1, 0.0))).tobytes()
+    )
+    # 80 // 30 = 2 and 100 // 30 = 3 (the last, partial block still makes a pixel: 100 / 3 -> 34)
+    small = box_views(photo, box, framings, mirror=False, side=30)
+    assert [view.size for view in small] == [(40, 40), (34, 34)]
+    mirrored = box_views(photo, box, framings, mirror=True)
     assert len(mirrored) == 4
     assert np.array_equal(np.asarray(mirrored[2]), np.asarray(plain[0])[:, ::-1])
     assert np.array_equal(np.asarray(mirrored[3]), np.asarray(plain[1])[:, ::-1])
@@ -88,6 +121,6 @@ def test_a_crop_past_the_photo_edge_repeats_the_edge_pixels() -> None:
 
 def test_box_views_near_the_edge_have_no_black_bands() -> None:
     photo = Image.new("RGB", (100, 100), (200, 180, 160))
-    views = box_views(photo, (0, 0, 40, 60), (1.25,), mirror=False)
+    views = box_views(photo, (0, 0, 40, 60), [(1.25, 0.0, 0.0)], mirror=False)
     assert views[0].size == (75, 75)
     assert np.asarray(views[0]).min() == 160

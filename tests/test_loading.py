@@ -25,9 +25,12 @@ def test_cpu_stays_cpu() -> None:
 
 
 def test_the_settings_frame_query_photos(sample_index: Path, tiny_embedder: OpenClipEmbedder) -> None:
-    settings = Settings(crop_scales=[1.0], box_margins=[1.2, 1.5], mirror_views=False)
+    settings = Settings(
+        crop_scales=[1.0], box_margins=[1.2, 1.5], mirror_views=False, box_shift=0.2, framing_temperature=0.05
+    )
     service = configured_service(tiny_embedder, open_current(sample_index), settings, None)
     assert (service.crop_scales, service.box_margins, service.mirror_views) == ((1.0,), (1.2, 1.5), False)
+    assert (service.box_shift, service.framing_temperature) == (0.2, 0.05)
     service.close()
 
 
@@ -36,3 +39,10 @@ def test_box_margins_in_the_settings_must_be_positive() -> None:
         Settings(box_margins=[1.0, -0.5])
     with pytest.raises(ValidationError):
         Settings(box_margins=[])
+
+
+def test_box_shift_and_framing_temperature_in_the_settings_must_not_be_negative() -> None:
+    with pytest.raises(ValidationError):
+        Settings(box_shift=-0.1)
+    with pytest.raises(ValidationError):
+        Settings(framing_temperature=-0.01)

@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from snapbuy.bundle import open_current
-from snapbuy.crops import DEFAULT_BOX_MARGINS, box_views, crop_with_edges, square_around
+from snapbuy.crops import (
+    DEFAULT_BOX_MARGINS,
+    DEFAULT_BOX_SHIFT,
+    box_framings,
+    box_views,
+    crop_with_edges,
+    square_around,
+)
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.errors import ConfigError, InvalidParameterError, ModelMismatchError, NotFoundError
 from snapbuy.indexing import IndexingOptions, build_index
@@ -235,12 +242,19 @@ class FixedLocaliser:
 def test_localiser_crops_replace_the_crop_grid(synthetic_index: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
     embedder = HashEmbedder()
-    found = SearchService.open(synthetic_index, embedder)
-    found.localiser = FixedLocaliser((10, 20, 60, 70))  # type: ignore[assignment]
-    # The unit mean of the views around the box: every margin, each also mirrored.
-    views = embedder.embed_images(box_views(photo, (10, 20, 60, 70), DEFAULT_BOX_MARGINS, mirror=True))
-    assert len(views) == 2 * len(DEFAULT_BOX_MARGINS)
-    expected = views.mean(axis=0) / np.linalg.norm(views.mean(axis=0))
+    found = SearchService(
+        embedder,
+        open_current(synthetic_index),
+        localiser=FixedLocaliser((10, 20, 60, 70)),  # type: ignore[arg-type]
+        framing_temperature=0,
+    )
+    # Temperature 0: the unit mean of every framing's own unit mean (the square and its mirror image).
+    framings = box_framings(DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT)
+    views = embedder.embed_images(box_views(photo, (10, 20, 60, 70), framings, mirror=True))
+    assert len(views) == 2 * len(framings) == 2 * (len(DEFAULT_BOX_MARGINS) + 4)
+    pairs = views[: len(framings)] + views[len(framings) :]
+    pairs /= np.linalg.norm(pairs, axis=1, keepdims=True)
+    expected = pairs.mean(axis=0) / np.linalg.norm(pairs.mean(axis=0))
     np.testing.assert_allclose(found.embed_image(photo), expected, rtol=1e-5, atol=1e-6)
     assert found.search_image(photo, SearchOptions(k=3)).product_box == (10, 20, 60, 70)
     # Nothing found: the crop grid decides, exactly as without a localiser.
@@ -252,7 +266,31 @@ def test_localiser_crops_replace_the_crop_grid(synthetic_index: Path) -> None:
     grid.close()
 
 
-def test_one_margin_without_mirror_embeds_the_one_square(synthetic_index: Path) -> None:
+def test_the_framing_that_matches_the_catalog_best_outweighs_the_others(synthetic_index: Path) -> None:
+    # The catalog image of SKU003 pasted into a noisy photo: the square of margin 1.0 around its box
+    # is exactly that image (a perfect match); the other framings show mostly noise.
+    product = np.asarray(Image.open(synthetic_index.parent / "p3-0.png").convert("RGB"))
+    pixels = np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    pixels[17:23, 17:23] = product
+    photo = Image.fromarray(pixels)
+    embedder = HashEmbedder()
+    catalog_vector = embedder.embed_images([Image.fromarray(product)])[0]
+    kwargs = {
+        "localiser": FixedLocaliser((17, 17, 23, 23)),
+        "box_margins": (1.0, 1.6, 1.9),
+        "mirror_views": False,
+    }
+    weighted = SearchService(embedder, open_current(synthetic_index), **kwargs)  # type: ignore[arg-type]
+    plain = SearchService(embedder, open_current(synthetic_index), framing_temperature=0, **kwargs)  # type: ignore[arg-type]
+    assert float(weighted.embed_image(photo) @ catalog_vector) > 0.99
+    assert weighted.search_image(photo, SearchOptions(k=1)).matches[0].sku == "SKU003"
+    # Weighed alike, the noisy framings pull the query well away from the product.
+    assert float(plain.embed_image(photo) @ catalog_vector) < 0.6
+    weighted.close()
+    plain.close()
+
+
+def test_one_margin_without_shifts_or_mirror_embeds_the_one_square(synthetic_index: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(4).integers(0, 256, (120, 90, 3), dtype=np.uint8))
     embedder = HashEmbedder()
     single = SearchService(
@@ -261,6 +299,7 @@ def test_one_margin_without_mirror_embeds_the_one_square(synthetic_index: Path) 
         localiser=FixedLocaliser((5, 5, 45, 65)),  # type: ignore[arg-type]
         box_margins=(1.1,),
         mirror_views=False,
+        box_shift=0,
     )
     np.testing.assert_allclose(
         single.embed_image(photo),
@@ -271,7 +310,44 @@ def test_one_margin_without_mirror_embeds_the_one_square(synthetic_index: Path) 
     single.close()
 
 
+class SizeRecordingEmbedder(HashEmbedder):
+    """A model with a 12-pixel input that notes the size of every image it is given."""
+
+    identity = ModelIdentity("fake:hash", "fake", "hash", DIM, {"image_size": [12, 12]})
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, int]] = []
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        self.sizes += [image.size for image in images]
+        return super().embed_images(images)
+
+
+def test_views_reach_the_model_shrunk_to_about_twice_its_input_side(synthetic_index: Path) -> None:
+    photo = Image.fromarray(np.random.default_rng(6).integers(0, 256, (400, 300, 3), dtype=np.uint8))
+    embedder = SizeRecordingEmbedder()
+    service = SearchService(
+        embedder,
+        open_current(synthetic_index),
+        localiser=FixedLocaliser((50, 60, 250, 300)),  # type: ignore[arg-type]
+    )
+    service.embed_image(photo)
+    assert len(embedder.sizes) == 2 * (len(DEFAULT_BOX_MARGINS) + 4)
+    assert all(24 <= width < 48 and width == height for width, height in embedder.sizes)
+    service.close()
+
+
 @pytest.mark.parametrize("margins", [(), (1.0, 0.0), (-1.1,)])
 def test_box_margins_must_be_positive(synthetic_index: Path, margins: tuple[float, ...]) -> None:
     with pytest.raises(ConfigError, match="box margins"):
         SearchService(HashEmbedder(), open_current(synthetic_index), box_margins=margins)
+
+
+@pytest.mark.parametrize("shift, temperature", [(-0.1, 0.03), (0.1, -0.01)])
+def test_box_shift_and_framing_temperature_must_not_be_negative(
+    synthetic_index: Path, shift: float, temperature: float
+) -> None:
+    with pytest.raises(ConfigError, match="must not be negative"):
+        SearchService(
+            HashEmbedder(), open_current(synthetic_index), box_shift=shift, framing_temperature=temperature
+        )

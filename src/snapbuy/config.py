@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from snapbuy.crops import DEFAULT_BOX_MARGINS, DEFAULT_CROP_SCALES
+from snapbuy.crops import DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT, DEFAULT_CROP_SCALES, FRAMING_TEMPERATURE
 
 DEFAULT_MODEL_SPEC = "ViT-B-32:laion2b_s34b_b79k"
 # The product's architecture with random weights: speed does not depend on weight values, so speed
@@ -47,9 +47,14 @@ class Settings(BaseSettings):
     # Use the product localiser trained with the model (NAME.localiser.pt next to its checkpoint) to
     # find the product in a photo instead of the crop grid. False keeps the crop grid.
     localise: bool = True
-    # With the localiser: squares of these margins (times the found box's longer side) are embedded
-    # and averaged, each with its mirror image when mirror_views is on. [1.1] alone is fastest.
+    # With the localiser: squares of these margins (times the found box's longer side), and four of
+    # margin 1.1 moved by box_shift of that side (0: none), each with its mirror image when
+    # mirror_views is on, are embedded and averaged, each square weighted by a softmax at
+    # framing_temperature over its best catalog match (0: all alike). [1.1] with box_shift 0 and no
+    # mirror views is fastest.
     box_margins: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_BOX_MARGINS), min_length=1)
+    box_shift: float = Field(default=DEFAULT_BOX_SHIFT, ge=0)
+    framing_temperature: float = Field(default=FRAMING_TEMPERATURE, ge=0)
     mirror_views: bool = True
 
 

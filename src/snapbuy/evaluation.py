@@ -206,6 +206,8 @@ def evaluate(
             "localiser": service.localiser is not None,
             "box_margins": list(service.box_margins),
             "mirror_views": service.mirror_views,
+            "box_shift": service.box_shift,
+            "framing_temperature": service.framing_temperature,
             "recall_depth": RECALL_DEPTH,
         },
     )

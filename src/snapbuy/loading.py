@@ -45,6 +45,8 @@ def configured_service(
         localiser,
         box_margins=settings.box_margins,
         mirror_views=settings.mirror_views,
+        box_shift=settings.box_shift,
+        framing_temperature=settings.framing_temperature,
     )
 
 

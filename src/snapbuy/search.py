@@ -12,7 +12,16 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.bundle import BundleVersion, open_current
-from snapbuy.crops import DEFAULT_BOX_MARGINS, DEFAULT_CROP_SCALES, Box, box_views, query_crops
+from snapbuy.crops import (
+    DEFAULT_BOX_MARGINS,
+    DEFAULT_BOX_SHIFT,
+    DEFAULT_CROP_SCALES,
+    FRAMING_TEMPERATURE,
+    Box,
+    box_framings,
+    box_views,
+    query_crops,
+)
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import BundleError, ConfigError, InvalidParameterError, NotFoundError
 from snapbuy.index import IdFilter, load_vector_index
@@ -99,19 +108,33 @@ class SearchService:
         localiser: ProductLocaliser | None = None,
         box_margins: Sequence[float] = DEFAULT_BOX_MARGINS,
         mirror_views: bool = True,
+        box_shift: float = DEFAULT_BOX_SHIFT,
+        framing_temperature: float = FRAMING_TEMPERATURE,
     ) -> None:
         """`crop_scales`: photo crops tried to find the product in clutter; empty = the photo alone.
         `localiser`: finds the product in a photo; when given, crops around the box it finds replace
-        the crop grid: squares of `box_margins` times the box, and with `mirror_views` their mirror
-        images too, embedded and averaged."""
+        the crop grid: squares of `box_margins` times the box and four moved by `box_shift` of it
+        (crops.box_framings), with `mirror_views` their mirror images too, embedded and averaged,
+        each framing weighted by a softmax at `framing_temperature` over its best catalog match."""
         bundle.check_model(embedder.identity)
         if not box_margins or min(box_margins) <= 0:
             raise ConfigError(f"box margins must be at least one positive number, not {list(box_margins)}")
+        if box_shift < 0 or framing_temperature < 0:
+            raise ConfigError(
+                f"the box shift ({box_shift}) and the framing temperature ({framing_temperature}) "
+                "must not be negative"
+            )
         self.embedder = embedder
         self.crop_scales = tuple(crop_scales)
         self.localiser = localiser
         self.box_margins = tuple(box_margins)
         self.mirror_views = mirror_views
+        self.box_shift = box_shift
+        self.framing_temperature = framing_temperature
+        self.framings = box_framings(self.box_margins, box_shift)
+        # Views are shrunk to about twice the model's input side before its own preprocessing.
+        input_size = embedder.identity.preprocessing.get("image_size")
+        self._view_side = 2 * max(input_size) if isinstance(input_size, list) and input_size else None
         self.bundle = bundle
         self.index = load_vector_index(bundle.path, bundle.manifest.index)
         self.store = ProductStore(bundle.products_path)
@@ -167,19 +190,34 @@ class SearchService:
 
     def locate_and_embed(self, image: Image.Image) -> tuple[np.ndarray, Box | None]:
         """The query vector of a photo, judged on the product's own pixels rather than the scene's:
-        with a localiser, the mean direction of the crops around the product box it finds (returned
-        too); otherwise (or when it finds none), of the photo or the grid crop whose nearest catalog
-        vector is closest."""
+        with a localiser, the weighted mean direction of the framings of the product box it finds
+        (returned too); otherwise (or when it finds none), of the photo or the grid crop whose nearest
+        catalog vector is closest."""
         if self.localiser is not None:
             box = self.localiser.find(image)
             if box is not None:
-                views = box_views(image, box, self.box_margins, self.mirror_views)
-                return _mean_direction(self.embedder.embed_images(views)), box
+                views = self.embedder.embed_images(
+                    box_views(image, box, self.framings, self.mirror_views, self._view_side)
+                )
+                return self._weighted_framings(views), box
         vectors = self.embedder.embed_images(query_crops(image, self.crop_scales))
         if len(vectors) == 1:
             return np.asarray(vectors[0]), None
         best_scores, _ = self.index.search_batch(vectors, 1)
         return np.asarray(vectors[int(np.argmax(best_scores[:, 0]))]), None
+
+    def _weighted_framings(self, views: np.ndarray) -> np.ndarray:
+        """One query from the views of every framing (then their mirror images, as box_views orders
+        them): each framing's mean direction, weighted by a softmax over how closely it matches its
+        nearest catalog vector, so the framings that show the product as the catalog does count most."""
+        count = len(self.framings)
+        per_framing = np.stack([_mean_direction(views[i::count]) for i in range(count)])
+        if self.framing_temperature == 0 or count == 1:
+            return _mean_direction(per_framing)
+        best, _ = self.index.search_batch(per_framing, 1)
+        closeness = best[:, 0].astype(np.float64)
+        weights = np.exp((closeness - closeness.max()) / self.framing_temperature)
+        return _mean_direction(per_framing * weights[:, None].astype(np.float32))
 
     def search_image(self, image: Image.Image, options: SearchOptions) -> SearchResult:
         started = time.perf_counter()
