@@ -5,7 +5,7 @@ import random
 import torch
 from PIL import Image, ImageDraw
 
-from snapbuy.train.augment import ViewSynthesizer, scene_tensors, sprite_tensor
+from snapbuy.train.augment import MAX_SPRITE_SIDE, ViewSynthesizer, scene_tensors, sprite_side, sprite_tensor
 
 
 def product(colour: tuple[int, int, int]) -> Image.Image:
@@ -15,8 +15,10 @@ def product(colour: tuple[int, int, int]) -> Image.Image:
 
 
 def synthesizer(seed: int) -> ViewSynthesizer:
-    sprites = torch.stack([sprite_tensor(product(c), 32) for c in [(200, 20, 20), (20, 20, 200)]])
-    return ViewSynthesizer(sprites, scene_tensors(8, 32, random.Random(0)), seed)
+    sprites = torch.stack(
+        [sprite_tensor(product(c), sprite_side(32)) for c in [(200, 20, 20), (20, 20, 200)]]
+    )
+    return ViewSynthesizer(sprites, scene_tensors(8, 64, random.Random(0)), seed, view_side=32)
 
 
 def test_sprite_is_tight_square_rgba() -> None:
@@ -25,6 +27,11 @@ def test_sprite_is_tight_square_rgba() -> None:
     assert sprite[3].max() == 1.0 and sprite[3, 0, 0] == 0.0
     # Tight crop: the product (taller than wide) spans the full height.
     assert sprite[3, 2:-2, 16].min() > 0.9  # (the outer two pixels are the softened edge)
+
+
+def test_sprites_are_larger_than_views_within_a_cap() -> None:
+    assert sprite_side(32) == 64 and sprite_side(48) == 96
+    assert sprite_side(224) == 224 == max(224, MAX_SPRITE_SIDE)  # a large model input: the view's own side
 
 
 def test_views_are_fresh_each_call_and_reproducible_by_seed() -> None:
@@ -42,7 +49,7 @@ def test_views_show_the_product() -> None:
     assert (red > 0.05).float().mean() > 0.8  # almost every view has a clearly red region
 
 
-def test_occlusion_and_blur_touch_only_their_share_of_views() -> None:
+def test_occlusion_touches_only_its_share_of_views() -> None:
     syn = synthesizer(3)
     picked = syn._some(10_000, 0.4)
     assert (

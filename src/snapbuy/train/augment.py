@@ -2,8 +2,12 @@
 
 A fixed handful of pre-rendered views per product gets memorised within minutes; here each step
 warps every product's cut-out sprite (scale, position, tilt, mirror), composites it onto a random
-cluttered scene, may put an occluder over its edge, and shifts colour and focus. Only the
-training families are used: perspective, sensor noise and JPEG artefacts stay held out."""
+cluttered scene, may put an occluder over its edge, and shifts its colour. Only the training
+families are used: perspective, sensor noise and JPEG artefacts stay held out. Blur, a training
+family, is not drawn here either: a shopper photo's defocus shrinks to well under a pixel at the
+model's input size, while a 3 x 3 blur there wipes out the small parts that tell designs apart
+(paired 7-minute runs on the demo shop, views around the true box: item-group recall@1 0.838 with
+half the views blurred, 0.847 with 15 %, 0.859 with none)."""
 
 from __future__ import annotations
 
@@ -24,7 +28,13 @@ from snapbuy.train.views import cut_out
 SCALE_RANGE = (0.8, 1.0)
 MAX_TILT_DEGREES = 25.0
 OCCLUSION_RATE = 0.4
-BLUR_RATE = 0.5
+# Sprites are kept at this many times the view's side (at most MAX_SPRITE_SIDE pixels) and each view
+# samples its product down from one: edges and small parts stay as sharp as in a phone photo shrunk to
+# the model's input, where warping a view-sized sprite blurs them. Paired 7-minute runs on the demo
+# shop (one thread each, views around the true box, no blur): item-group recall@1 0.859 -> 0.886 at
+# twice the side (1676 -> 1576 steps), 0.860 at three times (1388 steps).
+SPRITE_OVERSAMPLE = 2
+MAX_SPRITE_SIDE = 160
 # Scenes are drawn at twice the view size and each use takes a random zoomed, turned, mirrored and
 # recoloured window of one: with a fixed few hundred backgrounds the model learns to subtract those
 # particular scenes and then fails on every new one.
@@ -55,10 +65,16 @@ def scene_tensors(count: int, size: int, rng: random.Random) -> torch.Tensor:
     return torch.from_numpy(np.stack(scenes)).permute(0, 3, 1, 2).contiguous()
 
 
+def sprite_side(view_side: int) -> int:
+    """The side of the sprites that views of `view_side` pixels are sampled from."""
+    return max(view_side, min(SPRITE_OVERSAMPLE * view_side, MAX_SPRITE_SIDE))
+
+
 class ViewSynthesizer:
-    def __init__(self, sprites: torch.Tensor, backgrounds: torch.Tensor, seed: int) -> None:
-        self.sprites = sprites  # [N, 4, S, S], on the device the views are made on
-        self.backgrounds = backgrounds  # [M, 3, S, S], on the same device
+    def __init__(self, sprites: torch.Tensor, backgrounds: torch.Tensor, seed: int, view_side: int) -> None:
+        self.sprites = sprites  # [N, 4, P, P] (P = sprite_side(view_side)), on the device views are made on
+        self.backgrounds = backgrounds  # [M, 3, B, B] scenes, on the same device
+        self.view_side = view_side
         self.device = sprites.device
         # Random draws come from one CPU generator and then move: the same views on a GPU as on the CPU.
         self.generator = torch.Generator().manual_seed(seed)
@@ -73,7 +89,8 @@ class ViewSynthesizer:
         return lo + (hi - lo) * self._rand(n)
 
     def _warp(self, rgba: torch.Tensor, scale: torch.Tensor, mirror: bool = True) -> torch.Tensor:
-        """Place each sprite at `scale` of the view, tilted and shifted, via one affine grid sample."""
+        """Place each sprite at `scale` of the view, tilted and shifted, via one affine grid sample
+        (view-sized output, sampled from the larger sprite)."""
         n = rgba.shape[0]
         angle = self._uniform(n, -MAX_TILT_DEGREES, MAX_TILT_DEGREES) * math.pi / 180
         flip = torch.where(self._rand(n) < 0.5, -1.0, 1.0) if mirror else torch.ones(n, device=self.device)
@@ -88,18 +105,18 @@ class ViewSynthesizer:
             ],
             dim=1,
         )
-        grid = F.affine_grid(theta, list(rgba.shape), align_corners=False)
+        grid = F.affine_grid(theta, [n, rgba.shape[1], self.view_side, self.view_side], align_corners=False)
         return F.grid_sample(rgba, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
     def __call__(self, idx: torch.Tensor) -> torch.Tensor:
         """[B, 3, S, S] views in [0, 1] of the products `idx`."""
         n = len(idx)
-        background = self._background(n, self.sprites.shape[-1])
+        background = self._background(n, self.view_side)
         product = self._warp(self.sprites[idx.to(self.device)], self._uniform(n, *SCALE_RANGE))
         alpha = product[:, 3:4]
         view = alpha * product[:, :3] + (1 - alpha) * background
         view = self._occlude(view)
-        view = self._colour_and_focus(view)
+        view = self._colour(view)
         return view.clamp(0, 1)
 
     def _background(self, n: int, size: int) -> torch.Tensor:
@@ -130,14 +147,10 @@ class ViewSynthesizer:
         colour = self._rand(len(hit), 3, 1, 1)
         return view.index_copy(0, hit, mask * colour + (1 - mask) * view[hit])
 
-    def _colour_and_focus(self, view: torch.Tensor) -> torch.Tensor:
+    def _colour(self, view: torch.Tensor) -> torch.Tensor:
+        """White balance and exposure, as the colour-cast family shifts them."""
         n = view.shape[0]
         gains = self._uniform(n * 3, 0.85, 1.15).view(n, 3, 1, 1) * self._uniform(n, 0.75, 1.2).view(
             n, 1, 1, 1
         )
-        view = view * gains + self._uniform(n, -0.06, 0.06).view(n, 1, 1, 1)
-        blur = self._some(n, BLUR_RATE)  # blurring only the views drawn for it halves this method's time
-        if not len(blur):
-            return view
-        blurred = F.avg_pool2d(view[blur], 3, stride=1, padding=1, count_include_pad=False)
-        return view.index_copy(0, blur, blurred)
+        return view * gains + self._uniform(n, -0.06, 0.06).view(n, 1, 1, 1)

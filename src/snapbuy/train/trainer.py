@@ -39,6 +39,7 @@ from snapbuy.train.augment import (
     BACKGROUNDS,
     ViewSynthesizer,
     scene_tensors,
+    sprite_side,
     sprite_tensor,
 )
 from snapbuy.train.device import training_device
@@ -158,7 +159,7 @@ def _prepare(
             log.warning("training skips %s: %s", product.sku, exc.message)
             continue
         images.append(transform(image))
-        sprites.append(sprite_tensor(image, image_size))
+        sprites.append(sprite_tensor(image, sprite_side(image_size)))
         titles.append(product.title)
         paths.append(path)
         if with_cut_outs:
@@ -407,7 +408,7 @@ def _train_model(
     size = int(preprocessing["image_size"][0])
     catalog_images, tokens = data.images.to(device), data.tokens.to(device)
     backgrounds = scene_tensors(BACKGROUNDS, size * BACKGROUND_OVERSAMPLE, random.Random(options.seed))
-    synthesize = ViewSynthesizer(data.sprites.to(device), backgrounds.to(device), options.seed)
+    synthesize = ViewSynthesizer(data.sprites.to(device), backgrounds.to(device), options.seed, size)
     normalise = _normaliser(preprocessing["mean"], preprocessing["std"], device)
     loss_fn = ClipLoss()
     n = len(data.titles)
