@@ -6,6 +6,7 @@ import csv
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -239,15 +240,17 @@ class FixedLocaliser:
         return self.box
 
 
+def localised(
+    index: Path, embedder: HashEmbedder, box: tuple[int, int, int, int], **framing: Any
+) -> SearchService:
+    """A search service whose localiser always finds `box`, framing it as `framing` says."""
+    return SearchService(embedder, open_current(index), localiser=FixedLocaliser(box), **framing)  # type: ignore[arg-type]
+
+
 def test_localiser_crops_replace_the_crop_grid(synthetic_index: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
     embedder = HashEmbedder()
-    found = SearchService(
-        embedder,
-        open_current(synthetic_index),
-        localiser=FixedLocaliser((10, 20, 60, 70)),  # type: ignore[arg-type]
-        framing_temperature=0,
-    )
+    found = localised(synthetic_index, embedder, (10, 20, 60, 70), framing_temperature=0)
     # Temperature 0: the unit mean of every framing's own unit mean (the square and its mirror image).
     framings = box_framings(DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT)
     views = embedder.embed_images(box_views(photo, (10, 20, 60, 70), framings, mirror=True))
@@ -275,13 +278,9 @@ def test_the_framing_that_matches_the_catalog_best_outweighs_the_others(syntheti
     photo = Image.fromarray(pixels)
     embedder = HashEmbedder()
     catalog_vector = embedder.embed_images([Image.fromarray(product)])[0]
-    kwargs = {
-        "localiser": FixedLocaliser((17, 17, 23, 23)),
-        "box_margins": (1.0, 1.6, 1.9),
-        "mirror_views": False,
-    }
-    weighted = SearchService(embedder, open_current(synthetic_index), **kwargs)  # type: ignore[arg-type]
-    plain = SearchService(embedder, open_current(synthetic_index), framing_temperature=0, **kwargs)  # type: ignore[arg-type]
+    framing = {"box_margins": (1.0, 1.6, 1.9), "mirror_views": False}
+    weighted = localised(synthetic_index, embedder, (17, 17, 23, 23), **framing)
+    plain = localised(synthetic_index, embedder, (17, 17, 23, 23), framing_temperature=0, **framing)
     assert float(weighted.embed_image(photo) @ catalog_vector) > 0.99
     assert weighted.search_image(photo, SearchOptions(k=1)).matches[0].sku == "SKU003"
     # Weighed alike, the noisy framings pull the query well away from the product.
@@ -293,13 +292,8 @@ def test_the_framing_that_matches_the_catalog_best_outweighs_the_others(syntheti
 def test_one_margin_without_shifts_or_mirror_embeds_the_one_square(synthetic_index: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(4).integers(0, 256, (120, 90, 3), dtype=np.uint8))
     embedder = HashEmbedder()
-    single = SearchService(
-        embedder,
-        open_current(synthetic_index),
-        localiser=FixedLocaliser((5, 5, 45, 65)),  # type: ignore[arg-type]
-        box_margins=(1.1,),
-        mirror_views=False,
-        box_shift=0,
+    single = localised(
+        synthetic_index, embedder, (5, 5, 45, 65), box_margins=(1.1,), mirror_views=False, box_shift=0
     )
     np.testing.assert_allclose(
         single.embed_image(photo),
@@ -326,11 +320,7 @@ class SizeRecordingEmbedder(HashEmbedder):
 def test_views_reach_the_model_shrunk_to_about_twice_its_input_side(synthetic_index: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(6).integers(0, 256, (400, 300, 3), dtype=np.uint8))
     embedder = SizeRecordingEmbedder()
-    service = SearchService(
-        embedder,
-        open_current(synthetic_index),
-        localiser=FixedLocaliser((50, 60, 250, 300)),  # type: ignore[arg-type]
-    )
+    service = localised(synthetic_index, embedder, (50, 60, 250, 300))
     service.embed_image(photo)
     assert len(embedder.sizes) == 2 * (len(DEFAULT_BOX_MARGINS) + 4)
     assert all(24 <= width < 48 and width == height for width, height in embedder.sizes)
