@@ -32,7 +32,8 @@ OCCLUSION_RATE = 0.4
 # samples its product down from one: edges and small parts stay as sharp as in a phone photo shrunk to
 # the model's input, where warping a view-sized sprite blurs them. Paired 7-minute runs on the demo
 # shop (one thread each, views around the true box, no blur): item-group recall@1 0.859 -> 0.886 at
-# twice the side (1676 -> 1576 steps), 0.860 at three times (1388 steps).
+# twice the side (1676 -> 1576 steps; a repeat on a busier machine, 1425 steps: 0.862), 0.860 at three
+# times (1388 steps).
 SPRITE_OVERSAMPLE = 2
 MAX_SPRITE_SIDE = 160
 # Scenes are drawn at twice the view size and each use takes a random zoomed, turned, mirrored and
