@@ -53,3 +53,15 @@ def test_fine_tuning_proxies_start_at_the_given_embeddings() -> None:
     assert torch.equal(proxies.vectors.detach(), embeddings) and proxies.vectors.requires_grad
     # Already where the products are: each product's features score their own proxy best.
     assert proxies.loss(embeddings, torch.arange(3), torch.tensor(50.0)).item() < 0.1
+
+
+def test_a_margin_keeps_the_loss_up_until_the_own_proxy_wins_by_it() -> None:
+    proxies = ProductProxies(4, 8, torch.Generator().manual_seed(2))
+    products, scale = torch.arange(4), torch.tensor(30.0)
+    on_own = unit_proxies(proxies)
+    plain = proxies.loss(on_own, products, scale)
+    assert torch.equal(proxies.loss(on_own, products, scale, margin=0.0), plain)
+    assert proxies.loss(on_own, products, scale, margin=0.3) > plain
+    # Features between their own proxy and another's: ranked right, but by less than the margin.
+    between = F.normalize(on_own + 0.8 * on_own.roll(1, dims=0), dim=-1)
+    assert proxies.loss(between, products, scale, margin=0.3) > 2 * proxies.loss(between, products, scale)

@@ -31,7 +31,9 @@ from snapbuy.train.trainer import (
     FROM_SCRATCH_LEARNING_RATE,
     TrainOptions,
     TrainReport,
+    _design_means,
     _taking_threads_back,
+    design_indices,
     train,
 )
 from snapbuy.train.views import cut_out
@@ -83,6 +85,7 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     assert meta["steps"] == trained.steps
     assert meta["held_out_families"] == ["jpeg", "noise", "perspective"]
     assert "learned product proxies" in meta["loss"] and meta["options"]["proxy_weight"] > 0
+    assert "learned design proxies" in meta["loss"] and "margin 0.15" in meta["loss"]
     assert meta["options"]["learning_rate"] == FROM_SCRATCH_LEARNING_RATE  # none given, from scratch
     assert "from scratch" in meta["init"] and len(meta["catalog_sha256"]) == 64
     embedder = load_embedder(trained.spec, models_dir=Path("models"))
@@ -104,6 +107,16 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     assert meta["localiser"]["precision"] == meta["precision"]
     state = torch.load(trained.checkpoint, weights_only=True)["state_dict"]
     assert {tensor.device.type for tensor in state.values()} == {"cpu"}
+
+
+def test_designs_are_numbered_in_order_of_first_appearance() -> None:
+    assert design_indices(["WAT001", "WAT002", "WAT001", "sku:X-1"]).tolist() == [0, 1, 0, 2]
+
+
+def test_design_proxies_for_fine_tuning_start_at_each_design_mean() -> None:
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    means = _design_means(bank, torch.tensor([0, 0, 1]))
+    assert torch.allclose(means, torch.tensor([[0.5**0.5, 0.5**0.5], [0.0, 1.0]]))
 
 
 def test_a_config_from_another_run_is_refused(trained: TrainReport, tmp_path: Path) -> None:
@@ -182,6 +195,7 @@ def test_on_one_thread_the_localiser_trains_first(shop: Path, tmp_path: Path, ke
         device="cpu",
         precision="bf16",
         proxy_weight=0,
+        design_proxy_weight=0,
         # The older losses against every title (off by default): their path still trains.
         title_bank_weight=0.5,
         catalog_title_bank_weight=1.0,

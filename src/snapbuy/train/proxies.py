@@ -1,5 +1,5 @@
-"""Learned product proxies: one free vector per catalog product, which each training view and catalog
-image is scored against (a cosine-softmax classifier over the whole catalog).
+"""Learned proxies: one free vector per catalog product (or per design), which each training view and
+catalog image is scored against (a cosine-softmax classifier over the whole catalog).
 
 The trainer's other 1000-way targets move slowly: the memory bank's rows are catalog embeddings up to
 an epoch stale, and the titles are learnt through the text tower. A proxy is updated every step with a
@@ -24,7 +24,14 @@ class ProductProxies(torch.nn.Module):
         with torch.no_grad():
             self.vectors.copy_(embeddings)
 
-    def loss(self, features: torch.Tensor, products: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of unit-length `features` over all proxies; `products` holds each row's product."""
-        logits = scale * features @ F.normalize(self.vectors, dim=-1).T
-        return F.cross_entropy(logits, products)
+    def loss(
+        self, features: torch.Tensor, products: torch.Tensor, scale: torch.Tensor, margin: float = 0.0
+    ) -> torch.Tensor:
+        """Cross-entropy of unit-length `features` over all proxies; `products` holds each row's product.
+        With a `margin` (CosFace's additive cosine margin) the own proxy's cosine counts that much less:
+        a feature has to beat every other proxy by the margin before its loss fades, which keeps
+        pushing lookalikes apart after they are merely ranked right."""
+        cosines = features @ F.normalize(self.vectors, dim=-1).T
+        if margin:
+            cosines = cosines - margin * F.one_hot(products, cosines.shape[1]).to(cosines.dtype)
+        return F.cross_entropy(scale * cosines, products)

@@ -1,5 +1,5 @@
 """Time-budgeted contrastive training with open_clip's ClipLoss: catalog image <-> title, and catalog
-image <-> synthetic shopper-photo view of it, steered by learned per-product proxies
+image <-> synthetic shopper-photo view of it, steered by learned proxies per product and per design
 (train/proxies.py); and the shop's product localiser (see train/localiser_training.py), written next
 to the checkpoint: on a CPU in a process of its own while the model trains
 (train/localiser_process.py), on a GPU before it."""
@@ -108,6 +108,12 @@ class TrainOptions:
     # each: item-group recall@1 0.727 without, 0.784 with (views around the true product box).
     proxy_weight: float = 2.0
     proxy_learning_rate_factor: float = 10.0
+    # And against a proxy per design (item_group_id; a product without one is its own design): the
+    # colour variants of a design share it, so the model must also tell designs apart by their shape
+    # and details, not by colour alone (most item-group misses were another design in the same colour).
+    design_proxy_weight: float = 1.0
+    # CosFace's additive margin on both kinds of proxy (train/proxies.py).
+    proxy_margin: float = 0.15
     # Time for the product localiser (written next to the checkpoint); 0 = none. On a CPU with two
     # threads or more it trains beside the model, each on half the threads; otherwise before it.
     localiser_minutes: float = 1.5
@@ -142,13 +148,14 @@ class TrainingSet:
     titles: list[str]
     image_paths: list[Path]  # each row's catalog image: the localiser's process cuts its products out
     cut_outs: list[Image.Image]  # the localiser's cut-outs, when it trains in this process (else empty)
+    designs: torch.Tensor  # [N] long: each row's design (item_group_id) as 0..D-1
 
 
 def _prepare(
     catalog_path: Path, transform: Any, tokenizer: Any, image_size: int, with_cut_outs: bool
 ) -> TrainingSet:
     catalog = read_catalog(catalog_path, skip_invalid=True)
-    images, sprites, titles, paths, cut_outs = [], [], [], [], []
+    images, sprites, titles, paths, cut_outs, design_names = [], [], [], [], [], []
     for product in catalog.products:
         path = next((ref.path for ref in product.images if ref.path is not None), None)
         if path is None:
@@ -161,6 +168,7 @@ def _prepare(
         images.append(transform(image))
         sprites.append(sprite_tensor(image, sprite_side(image_size)))
         titles.append(product.title)
+        design_names.append(product.item_group_id or f"sku:{product.sku}")
         paths.append(path)
         if with_cut_outs:
             cut_outs.append(localiser_cut_out(image))
@@ -168,7 +176,27 @@ def _prepare(
         raise InvalidParameterError(
             f"{catalog_path} has fewer than two products with readable images to train on"
         )
-    return TrainingSet(torch.stack(images), torch.stack(sprites), tokenizer(titles), titles, paths, cut_outs)
+    return TrainingSet(
+        torch.stack(images),
+        torch.stack(sprites),
+        tokenizer(titles),
+        titles,
+        paths,
+        cut_outs,
+        design_indices(design_names),
+    )
+
+
+def design_indices(names: list[str]) -> torch.Tensor:
+    """Each row's design as an index 0..D-1, numbered in order of first appearance."""
+    numbers: dict[str, int] = {}
+    return torch.tensor([numbers.setdefault(name, len(numbers)) for name in names], dtype=torch.long)
+
+
+def _design_means(bank: torch.Tensor, designs: torch.Tensor) -> torch.Tensor:
+    """[D, dim] the mean catalog embedding of each design's products."""
+    sums = torch.zeros(int(designs.max()) + 1, bank.shape[1], device=bank.device).index_add_(0, designs, bank)
+    return F.normalize(sums, dim=-1)
 
 
 def _normaliser(
@@ -325,7 +353,9 @@ def train(
         "model_config_sha256": config_digest(loaded.model_cfg),
         "preprocessing": loaded.preprocessing,
         "loss": "open_clip ClipLoss: catalog image <-> title, catalog image <-> shopper-photo view"
-        + ("; both image kinds <-> learned product proxies" if options.proxy_weight else ""),
+        + ("; both image kinds <-> learned product proxies" if options.proxy_weight else "")
+        + ("; both image kinds <-> learned design proxies" if options.design_proxy_weight else "")
+        + (f" (additive cosine margin {options.proxy_margin:g})" if options.proxy_margin else ""),
         "training_view_families": sorted(TRAINING_FAMILIES),
         "held_out_families": sorted(HELD_OUT_FROM_TRAINING),
         "steps": len(losses),
@@ -426,9 +456,19 @@ def _train_model(
     model = model.to(memory_format=torch.channels_last)
     bank = _catalog_bank(model, catalog_images, batch)
     proxies = ProductProxies(n, bank.shape[1], torch.Generator().manual_seed(options.seed)).to(device)
+    designs = data.designs.to(device)
+    design_proxies = ProductProxies(
+        int(designs.max()) + 1, bank.shape[1], torch.Generator().manual_seed(options.seed + 1)
+    ).to(device)
     if fine_tuning:
         proxies.start_at(bank)
-    optimizer = _optimizer(model, proxies, learning_rate, options)
+        design_proxies.start_at(_design_means(bank, designs))
+    optimizer = _optimizer(
+        model,
+        [(proxies, options.proxy_weight), (design_proxies, options.design_proxy_weight)],
+        learning_rate,
+        options,
+    )
     model.train()
     while time.perf_counter() - started < budget:
         if cursor + batch > n:
@@ -473,9 +513,16 @@ def _train_model(
             loss = loss + options.title_bank_weight * F.cross_entropy(
                 scale * view_features @ all_titles.T, idx
             )
+        margin = options.proxy_margin
         if options.proxy_weight:
             loss = loss + options.proxy_weight * (
-                proxies.loss(view_features, idx, scale) + proxies.loss(catalog_features, shown, scale)
+                proxies.loss(view_features, idx, scale, margin)
+                + proxies.loss(catalog_features, shown, scale, margin)
+            )
+        if options.design_proxy_weight:
+            loss = loss + options.design_proxy_weight * (
+                design_proxies.loss(view_features, designs[idx], scale, margin)
+                + design_proxies.loss(catalog_features, designs[shown], scale, margin)
             )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -491,16 +538,20 @@ def _train_model(
 
 
 def _optimizer(
-    model: Any, proxies: ProductProxies, learning_rate: float, options: TrainOptions
+    model: Any,
+    proxies: list[tuple[ProductProxies, float]],
+    learning_rate: float,
+    options: TrainOptions,
 ) -> torch.optim.Optimizer:
-    """AdamW over the model and, when they are used, the proxies at their own learning-rate factor
-    (each group's `lr_factor` scales the schedule's rate)."""
+    """AdamW over the model and the proxies whose loss weight is not 0, those at their own
+    learning-rate factor (each group's `lr_factor` scales the schedule's rate)."""
     groups: list[dict[str, Any]] = [{"params": list(model.parameters()), "lr_factor": 1.0}]
-    if options.proxy_weight:
+    used = [p for p, weight in proxies if weight]
+    if used:
         # The loss normalises them, so weight decay would only shrink them for nothing.
         groups.append(
             {
-                "params": list(proxies.parameters()),
+                "params": [parameter for p in used for parameter in p.parameters()],
                 "lr_factor": options.proxy_learning_rate_factor,
                 "weight_decay": 0.0,
             }
