@@ -84,3 +84,23 @@ def test_product_box_is_where_the_product_landed() -> None:
         ys, xs = np.nonzero(differs)
         found = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
         assert all(abs(a - b) <= 2 for a, b in zip(found, box, strict=True)), (found, box)
+
+
+def test_distractor_boxes_are_where_the_distractors_landed() -> None:
+    families = frozenset({"distractors", "placement"})  # plain background: only objects differ from it
+    boxes: list[tuple[int, int, int, int]] = []
+    photo, product_box = shopper_photo(
+        sprite(), random.Random(9), (400, 400), families, distractor_boxes=boxes
+    )
+    assert 2 <= len(boxes) <= 6
+    again, _ = shopper_photo(sprite(), random.Random(9), (400, 400), families)
+    assert np.array_equal(np.asarray(photo), np.asarray(again))  # asking for the boxes changes nothing
+    pixels = np.asarray(photo, dtype=np.int16)
+    background = pixels[0, 0]
+    drawn = np.abs(pixels - background).max(axis=2) > 20
+    covered = np.zeros_like(drawn)
+    for x0, y0, x1, y1 in [*boxes, product_box]:
+        covered[y0:y1, x0:x1] = True
+    # Every object pixel lies in the product's box or a distractor's, and each box holds object pixels.
+    assert not np.any(drawn & ~covered)
+    assert all(drawn[y0:y1, x0:x1].any() for x0, y0, x1, y1 in boxes if x1 > x0 and y1 > y0)

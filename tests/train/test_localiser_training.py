@@ -21,8 +21,10 @@ from snapbuy.train import localiser_training
 from snapbuy.train.localiser_training import (
     CLOSE_UP_MARGINS,
     DECOY_EVERY,
+    DECOY_PRODUCT_SHARE,
     RENDER_FACTOR,
     SCENE_SIZE,
+    _clear_of,
     localiser_cut_out,
     localiser_loss,
     map_targets,
@@ -97,16 +99,49 @@ def test_scene_pool_is_deterministic_and_every_image_holds_its_product(cut_outs:
     assert (pool.close_up_boxes[6:] == 0).all()
 
 
-def test_scenes_are_drawn_large_and_shrunk_with_their_box(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decoys_frame_distractors_clear_of_the_product() -> None:
+    product = (100, 100, 200, 200)
+    far = (300, 300, 340, 330)  # its widest close-up stays away from the product
+    touching = (190, 120, 230, 160)  # overlaps the product: a close-up of it would show much of it
+    outside = (400, 10, 400, 50)  # drawn wholly past the photo's edge: no box
+    assert _clear_of(product, [far, touching, outside]) == [far]
+    # A 40 px distractor centred at y 150 has a widest close-up 74 px high (1.85 x 40), all of it over
+    # the product's rows: it is clear while its square reaches at most 1500 / 74 = 20.3 px into the
+    # product (DECOY_PRODUCT_SHARE of 100 x 100), i.e. while its centre lies at x >= 216.7.
+    assert CLOSE_UP_MARGINS[1] == pytest.approx(1.85) and DECOY_PRODUCT_SHARE == 0.15
+    assert _clear_of(product, [(197, 130, 237, 170)]) == [(197, 130, 237, 170)]  # centre 217: 20 px in
+    assert _clear_of(product, [(195, 130, 235, 170)]) == []  # centre 215: 22 px in
+
+
+@pytest.mark.parametrize("distractor_clear", [True, False])
+def test_scenes_are_drawn_large_and_shrunk_with_their_box(
+    monkeypatch: pytest.MonkeyPatch, distractor_clear: bool
+) -> None:
     asked: list[tuple[int, int]] = []
+    corner = (40, 60) if distractor_clear else (12, 12)  # else mostly under the product
 
     def white_square_photo(
-        sprite: Image.Image, rng: random.Random, size: tuple[int, int], families: frozenset[str]
+        sprite: Image.Image,
+        rng: random.Random,
+        size: tuple[int, int],
+        families: frozenset[str],
+        distractor_boxes: list[tuple[int, int, int, int]] | None = None,
     ) -> tuple[Image.Image, tuple[int, int, int, int]]:
+        """The product a white square, and one grey distractor square (under the product, if not clear)."""
         asked.append(size)
         photo = Image.new("RGB", size)
         box = (8 * RENDER_FACTOR, 8 * RENDER_FACTOR, 24 * RENDER_FACTOR, 24 * RENDER_FACTOR)
-        photo.paste((255, 255, 255), box)
+        x, y = corner
+        distractor = (
+            x * RENDER_FACTOR,
+            y * RENDER_FACTOR,
+            (x + 16) * RENDER_FACTOR,
+            (y + 16) * RENDER_FACTOR,
+        )
+        photo.paste((128, 128, 128), distractor)
+        photo.paste((255, 255, 255), box)  # the product in front
+        if distractor_boxes is not None:
+            distractor_boxes.append(distractor)
         return photo, box
 
     monkeypatch.setattr(localiser_training, "shopper_photo", white_square_photo)
@@ -115,13 +150,17 @@ def test_scenes_are_drawn_large_and_shrunk_with_their_box(monkeypatch: pytest.Mo
     assert pool.scene_boxes[0].tolist() == [8, 8, 24, 24]
     assert pool.scenes[0, :, 16, 16].tolist() == [255, 255, 255]
     assert pool.scenes[0, :, 60, 60].tolist() == [0, 0, 0]
-    # The close-up's box is where its white pixels are; the decoy shows (almost) none of them.
+    # The close-up's box is where its white pixels are. The decoy shows none of the product: it frames
+    # the distractor, as the second look frames a first look's false find, when that lies clear of the
+    # product, else a square away from both.
     x0, y0, x1, y1 = (round(v) for v in pool.close_up_boxes[0].tolist())
     crop = pool.close_ups[0, 0]
     assert int(crop[(y0 + y1) // 2, (x0 + x1) // 2]) == 255
     assert int(crop[(y0 + y1) // 2, max(0, x0 - 3)]) < 128 or x0 < 3
-    decoy = pool.close_ups[len(pool.scenes), 0].float() / 255
-    assert float(decoy.mean()) < 0.05
+    decoy = pool.close_ups[len(pool.scenes), 0]
+    side = decoy.shape[0]
+    assert not bool((decoy > 200).any())
+    assert (int(decoy[side // 2, side // 2]) == 128) == distractor_clear
 
 
 def _mean_iou(localiser: ProductLocaliser, cut_outs: list[Image.Image]) -> float:

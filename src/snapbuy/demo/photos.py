@@ -104,6 +104,16 @@ def _paste(canvas: Image.Image, sprite: Image.Image, centre: tuple[float, float]
     canvas.paste(sprite, (x, y), sprite)
 
 
+def _pasted_box(
+    sprite: Image.Image, centre: tuple[float, float], size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """Where `sprite`'s visible pixels landed when pasted at `centre` (a tilted sprite has transparent
+    corners), cut to the photo."""
+    x0, y0 = int(centre[0] - sprite.width / 2), int(centre[1] - sprite.height / 2)
+    left, top, right, bottom = sprite.getbbox() or (0, 0, sprite.width, sprite.height)
+    return (max(0, x0 + left), max(0, y0 + top), min(size[0], x0 + right), min(size[1], y0 + bottom))
+
+
 def _perspective(rng: random.Random, sprite: Image.Image, strength: float) -> Image.Image:
     w, h = sprite.size
     j = [rng.uniform(-strength, strength) for _ in range(8)]
@@ -129,18 +139,20 @@ def shopper_photo(
     size: tuple[int, int],
     families: frozenset[str] = FAMILIES,
     fraction: tuple[float, float] = (0.25, 0.8),
+    distractor_boxes: list[tuple[int, int, int, int]] | None = None,
 ) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """Compose an RGB photo of `sprite` (RGBA, product on transparency) with the given families on.
-    Also returns the product's box (x0, y0, x1, y1) in the photo, the ground truth for localisation."""
+    Also returns the product's box (x0, y0, x1, y1) in the photo, the ground truth for localisation;
+    the boxes of the distractor objects drawn are appended to `distractor_boxes` when it is given."""
     w, h = size
     canvas = _background(rng, size, "clutter" in families)
     if "distractors" in families:
         for _ in range(rng.randint(2, 6)):
-            _paste(
-                canvas,
-                _blob(rng, rng.uniform(0.12, 0.35) * min(w, h)),
-                (rng.uniform(0, w), rng.uniform(0, h)),
-            )
+            blob = _blob(rng, rng.uniform(0.12, 0.35) * min(w, h))
+            centre = (rng.uniform(0, w), rng.uniform(0, h))
+            _paste(canvas, blob, centre)
+            if distractor_boxes is not None:
+                distractor_boxes.append(_pasted_box(blob, centre, size))
     product = sprite.crop(sprite.getbbox() or (0, 0, sprite.width, sprite.height))
     if "perspective" in families:
         product = _perspective(rng, product, 0.12)
@@ -157,10 +169,7 @@ def shopper_photo(
     else:
         cx, cy = w / 2, h / 2
     _paste(canvas, product, (cx, cy))
-    # Where the product's visible pixels landed (a tilted sprite has transparent corners).
-    x0, y0 = int(cx - product.width / 2), int(cy - product.height / 2)
-    left, top, right, bottom = product.getbbox() or (0, 0, product.width, product.height)
-    box = (max(0, x0 + left), max(0, y0 + top), min(w, x0 + right), min(h, y0 + bottom))
+    box = _pasted_box(product, (cx, cy), size)
     if "occlusion" in families and rng.random() < 0.5:
         occluder = _blob(rng, 0.55 * max(product.size))
         side = rng.choice((-1, 1))

@@ -49,8 +49,12 @@ RENDER_FACTOR = 4
 CLOSE_UP_MARGINS = (REFINE_MARGIN - 0.25, REFINE_MARGIN + 0.45)
 CLOSE_UP_SHIFT = 0.15
 # Every DECOY_EVERY-th scene also gives a decoy: a close-up of something else in it, where the second
-# look learns to see no product (it then tells the first look's real find from a vase or a book).
+# look learns to see no product (it then tells the first look's real find from a vase or a book). A
+# decoy frames one of the scene's distractor objects, as the second look frames a first look's false
+# find, when one lies clear of the product (its close-up shows at most DECOY_PRODUCT_SHARE of the
+# product); otherwise it is a square away from the product.
 DECOY_EVERY = 2
+DECOY_PRODUCT_SHARE = 0.15
 # The scene pool grows with the time budget, so that each scene is seen about eight times beside the
 # model on one thread in float32, up to POOL_SIZE. A pool seen much more often than that is learnt by
 # heart: trained about 7 minutes on one thread beside another training, on the demo shop, the localiser
@@ -182,6 +186,26 @@ def _away_from(
     return best[1], best[2]
 
 
+def _clear_of(
+    box: tuple[int, int, int, int], distractors: Sequence[tuple[int, int, int, int]]
+) -> list[tuple[int, int, int, int]]:
+    """The distractors whose widest close-up (CLOSE_UP_MARGINS) shows at most DECOY_PRODUCT_SHARE of
+    the product in `box`."""
+    product_area = (box[2] - box[0]) * (box[3] - box[1])
+    clear = []
+    for d in distractors:
+        if d[2] <= d[0] or d[3] <= d[1]:
+            continue  # drawn wholly outside the photo
+        half = CLOSE_UP_MARGINS[1] / 2 * max(d[2] - d[0], d[3] - d[1])
+        cx, cy = (d[0] + d[2]) / 2, (d[1] + d[3]) / 2
+        if (
+            overlap_area(box, (cx - half, cy - half, cx + half, cy + half))
+            <= DECOY_PRODUCT_SHARE * product_area
+        ):
+            clear.append(d)
+    return clear
+
+
 def scene_pool(sprites: Sequence[Image.Image], count: int, seed: int) -> ScenePool:
     """`count` scenes with one product each, a close-up of each, and a decoy from every DECOY_EVERY-th."""
     rng = random.Random(seed)
@@ -194,12 +218,18 @@ def scene_pool(sprites: Sequence[Image.Image], count: int, seed: int) -> ScenePo
     close_up_boxes = np.zeros((count + decoys, 4), dtype=np.float32)
     drawn = (width * RENDER_FACTOR, height * RENDER_FACTOR)
     for i in range(count):
-        photo, box = shopper_photo(sprites[rng.randrange(len(sprites))], rng, drawn, TRAINING_FAMILIES)
+        distractors: list[tuple[int, int, int, int]] = []
+        photo, box = shopper_photo(
+            sprites[rng.randrange(len(sprites))], rng, drawn, TRAINING_FAMILIES, distractor_boxes=distractors
+        )
         scenes[i] = np.asarray(photo.resize(SCENE_SIZE, Image.Resampling.BILINEAR))
         scene_boxes[i] = [v / RENDER_FACTOR for v in box]
         close_ups[i], close_up_boxes[i] = _close_up(photo, box, rng)
         if i % DECOY_EVERY == DECOY_EVERY - 1:
-            close_ups[count + i // DECOY_EVERY], _ = _close_up(photo, box, rng, decoy=True)
+            clear = _clear_of(box, distractors)
+            close_ups[count + i // DECOY_EVERY], _ = (
+                _close_up(photo, rng.choice(clear), rng) if clear else _close_up(photo, box, rng, decoy=True)
+            )
     return ScenePool(
         torch.from_numpy(scenes).permute(0, 3, 1, 2).contiguous(),
         torch.from_numpy(scene_boxes),
