@@ -37,6 +37,19 @@ def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def test_index_with_catalog_views_records_them(tmp_path: Path) -> None:
+    from snapbuy.bundle import open_current
+
+    root = tmp_path / "viewed"
+    command = ["index", str(SAMPLE_CATALOG), "--index", str(root), "--model", TINY_SPEC, "--catalog-views"]
+    result = runner.invoke(app, [*command, "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 catalog views per image" in result.output
+    assert open_current(root).manifest.vectors["catalog_views"] == 2
+    refused = runner.invoke(app, [*command, "-1"])
+    assert refused.exit_code == 2 and "--catalog-views" in refused.output
+
+
 def test_search_prints_tiered_json(cli_index: Path) -> None:
     photo = IMAGES / "wat-2-blue.jpg"
     result = runner.invoke(app, ["search", str(photo), "--index", str(cli_index), "-k", "2", "--json"])

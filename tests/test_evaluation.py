@@ -112,3 +112,4 @@ def test_with_a_localiser_the_share_of_products_found_is_reported(
         service.localiser = None
     assert report.metrics["product_located"] == pytest.approx(2 / 3)
     assert report.settings["localiser"] is True
+    assert report.settings["catalog_views"] == 0  # the tiny shop was indexed without them

@@ -95,6 +95,32 @@ def test_fixed_tier_bounds_are_recorded(
         ]
 
 
+def test_catalog_views_fold_into_each_image_vector(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    import faiss
+
+    def build(name: str, views: int, seed: int = 0) -> tuple[np.ndarray, dict[str, int], int]:
+        counting = CountingEmbedder(tiny_embedder)
+        options = IndexingOptions(batch_size=8, catalog_views=views, view_seed=seed)
+        build_index(catalog_copy, tmp_path / name, counting, options)
+        bundle = open_current(tmp_path / name)
+        index = faiss.read_index(str(bundle.vectors_path))
+        return index.reconstruct_n(0, index.ntotal), bundle.manifest.vectors, counting.calls
+
+    studio, studio_record, studio_calls = build("plain", 0)
+    viewed, viewed_record, viewed_calls = build("viewed", 2)
+    # 24 images in batches of 8: each batch embeds its studio shots, then their 16 views in two calls.
+    assert (studio_calls, viewed_calls) == (3, 9)
+    assert studio_record == {"catalog_views": 0, "view_seed": 0}
+    assert viewed_record == {"catalog_views": 2, "view_seed": 0}
+    np.testing.assert_allclose(np.linalg.norm(viewed, axis=1), 1.0, rtol=1e-5)
+    assert np.all(np.sum(studio * viewed, axis=1) < 0.9999)  # every image's vector moved
+    # Reproducible for a seed; another seed draws other views.
+    np.testing.assert_array_equal(build("again", 2)[0], viewed)
+    assert not np.allclose(build("reseeded", 2, seed=1)[0], viewed)
+
+
 def test_unreadable_images_are_reported_and_left_out(
     catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
 ) -> None:

@@ -46,3 +46,9 @@ def test_box_shift_and_framing_temperature_in_the_settings_must_not_be_negative(
         Settings(box_shift=-0.1)
     with pytest.raises(ValidationError):
         Settings(framing_temperature=-0.01)
+
+
+def test_catalog_views_in_the_settings_must_not_be_negative() -> None:
+    assert Settings().catalog_views == 0  # off unless asked for: (1 + views) times the indexing work
+    with pytest.raises(ValidationError):
+        Settings(catalog_views=-1)

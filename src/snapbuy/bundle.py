@@ -41,6 +41,8 @@ class Manifest:
     tier_method: str
     tier_bounds: dict[str, list[TierBound]]
     catalog: dict[str, Any]
+    # How the vectors were made beyond the model: catalog views per image (catalog_views.py), seed.
+    vectors: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     snapbuy_version: str = __version__
     format_version: int = FORMAT_VERSION
@@ -59,6 +61,7 @@ class Manifest:
             "currency": self.currency,
             "tiers": {"method": self.tier_method, "bounds": bounds_to_json(self.tier_bounds)},
             "catalog": self.catalog,
+            "vectors": self.vectors,
         }
 
     @classmethod
@@ -77,6 +80,7 @@ class Manifest:
             tier_method=data["tiers"]["method"],
             tier_bounds=bounds_from_json(data["tiers"]["bounds"]),
             catalog=dict(data["catalog"]),
+            vectors=dict(data.get("vectors", {})),  # bundles written before it record none
             created_at=data["created_at"],
             snapbuy_version=data["snapbuy_version"],
         )

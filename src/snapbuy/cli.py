@@ -119,6 +119,15 @@ def index_command(
         str | None,
         typer.Option("--memory-budget", help="RAM the index may use, e.g. 2GB (default: no limit)"),
     ] = None,
+    catalog_views: Annotated[
+        int | None,
+        typer.Option(
+            "--catalog-views",
+            min=0,
+            help="synthetic shopper-photo views of each catalog image folded into its vector "
+            "(default 0: off; the demo uses 16)",
+        ),
+    ] = None,
 ) -> None:
     """Index a catalog feed into a new version of an index bundle and make it live."""
     from snapbuy.embed.openclip import load_embedder
@@ -126,7 +135,12 @@ def index_command(
     from snapbuy.indexing import IndexingOptions, build_index
     from snapbuy.tiers import parse_tier_bounds
 
-    settings = _settings(batch_size=batch_size, index_type=index_type, index_memory_budget=memory_budget)
+    settings = _settings(
+        batch_size=batch_size,
+        index_type=index_type,
+        index_memory_budget=memory_budget,
+        catalog_views=catalog_views,
+    )
     cuts = parse_tier_bounds(tier_bounds) if tier_bounds else None
     budget = parse_size(settings.index_memory_budget) if settings.index_memory_budget else None
     spec = model or settings.model or DEFAULT_MODEL_SPEC
@@ -141,11 +155,13 @@ def index_command(
         keep_versions=keep_versions,
         index_type=settings.index_type,
         memory_budget=budget,
+        catalog_views=settings.catalog_views,
     )
     report = build_index(catalog, index, embedder, options, progress=ProgressPrinter("embedding"))
     typer.echo(
         f"indexed {report.products} products ({report.vectors} images) into {report.path} "
         f"in {report.seconds:.1f} s with model {spec}"
+        + (f", {settings.catalog_views} catalog views per image" if settings.catalog_views else "")
     )
     typer.echo(f"index type: {report.index_description}")
     if report.rejected_rows:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     index_type: str = "auto"
     # RAM the index may use, e.g. "2GB"; auto picks the best index type that fits. None = no limit.
     index_memory_budget: str | None = None
+    # Synthetic shopper-photo views per catalog image that `snapbuy index` folds into the image's
+    # vector (catalog_views.py): closer to what queries look like, at (1 + views) times the embedding
+    # work of indexing. 0 = off.
+    catalog_views: int = Field(default=0, ge=0)
     # Threads for image decoding during indexing.
     decode_workers: int = Field(default=2, ge=1)
     # Square crops (fractions of the photo's shorter side) tried to find the product in a busy photo;

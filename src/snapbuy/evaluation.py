@@ -208,6 +208,7 @@ def evaluate(
             "mirror_views": service.mirror_views,
             "box_shift": service.box_shift,
             "framing_temperature": service.framing_temperature,
+            "catalog_views": manifest.vectors.get("catalog_views", 0),
             "recall_depth": RECALL_DEPTH,
         },
     )

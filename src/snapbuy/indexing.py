@@ -22,6 +22,7 @@ from snapbuy.bundle import (
     write_manifest,
 )
 from snapbuy.catalog import Catalog, ImageRef, Product, read_catalog, write_rejects
+from snapbuy.catalog_views import CatalogViewMaker, view_side_of, with_views
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import ImageError, SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
@@ -47,6 +48,9 @@ class IndexingOptions:
     keep_versions: int = 3  # older versions are deleted after a successful publish
     index_type: str = "auto"  # auto | flat | ivf | ivfpq | hnsw | a faiss factory string
     memory_budget: int | None = None  # bytes of RAM for the index; None = no limit
+    # Synthetic shopper-photo views per catalog image folded into its vector (catalog_views.py); 0 = off.
+    catalog_views: int = 0
+    view_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,16 @@ def build_index(
     started = time.perf_counter()
     catalog = read_catalog(catalog_path, skip_invalid=options.skip_invalid)
     jobs = [_ImageJob(i, ref) for i, product in enumerate(catalog.products) for ref in product.images]
-    # A bad index type or budget fails now, not after minutes of embedding.
+    # A bad index type, budget or view count fails now, not after minutes of embedding.
     choose_index(options.index_type, max(1, len(jobs)), embedder.dim, options.memory_budget)
-    embedded = _embed_jobs(jobs, catalog, embedder, options, progress)
+    view_maker = (
+        CatalogViewMaker(
+            options.catalog_views, view_side_of(embedder.identity.preprocessing), options.view_seed
+        )
+        if options.catalog_views
+        else None
+    )
+    embedded = _embed_jobs(jobs, catalog, embedder, options, view_maker, progress)
     products_with_vectors = sorted({jobs[int(j)].product for j in np.flatnonzero(embedded.ok)})
     if not products_with_vectors:
         raise SnapbuyError(
@@ -138,6 +149,7 @@ def build_index(
                 tier_method="fixed" if options.tier_cuts is not None else "tertiles",
                 tier_bounds=bounds,
                 catalog={"path": str(catalog.path), "sha256": catalog.sha256},
+                vectors={"catalog_views": options.catalog_views, "view_seed": options.view_seed},
             ),
         )
     write_current(index_root, version)
@@ -210,6 +222,7 @@ def _embed_jobs(
     catalog: Catalog,
     embedder: Embedder,
     options: IndexingOptions,
+    view_maker: CatalogViewMaker | None,
     progress: ProgressCallback | None,
 ) -> _Embedded:
     result = _Embedded(np.zeros((len(jobs), embedder.dim), np.float32), np.zeros(len(jobs), bool), [])
@@ -229,12 +242,26 @@ def _embed_jobs(
                 images.append(outcome)
                 rows.append(start + offset)
         if images:
-            result.vectors[rows] = embedder.embed_images(images)
+            vectors = embedder.embed_images(images)
+            if view_maker is not None:
+                vectors = with_views(
+                    vectors, _embed_views(embedder, view_maker, images, options), view_maker.views
+                )
+            result.vectors[rows] = vectors
             result.ok[rows] = True
         done += len(decoded)
         if progress is not None:
             progress(done, len(jobs))
     return result
+
+
+def _embed_views(
+    embedder: Embedder, view_maker: CatalogViewMaker, images: Sequence[Image.Image], options: IndexingOptions
+) -> np.ndarray:
+    """The embeddings of every view of `images`, image by image, in model calls of batch_size."""
+    views = view_maker.views_of(images)
+    size = options.batch_size
+    return np.concatenate([embedder.embed_images(views[i : i + size]) for i in range(0, len(views), size)])
 
 
 def _decode(job: _ImageJob, options: IndexingOptions) -> Image.Image | str:

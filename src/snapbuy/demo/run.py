@@ -34,6 +34,10 @@ Say = Callable[[str], None]
 FLOORS = {"group_recall@1": 0.85, "sku_recall@10": 0.95, "category_accuracy": 0.95}
 
 
+# Synthetic shopper-photo views folded into each catalog image's vector (catalog_views.py).
+DEMO_CATALOG_VIEWS = 16
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     workdir: Path = Path("demo")
@@ -45,6 +49,7 @@ class DemoOptions:
     train_minutes: float | None = None  # None: training_minutes' defaults
     localiser_minutes: float | None = None
     retrain: bool = False
+    catalog_views: int = DEMO_CATALOG_VIEWS
 
 
 # The demo's training fits 7 minutes of its 10. On a CPU the localiser trains beside the model for
@@ -164,8 +169,16 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=settings.device, allow_download=False
     )
-    indexed = build_index(catalog, options.index, embedder, IndexingOptions(batch_size=settings.batch_size))
-    say(f"indexed {indexed.products} products into {indexed.path}")
+    indexed = build_index(
+        catalog,
+        options.index,
+        embedder,
+        IndexingOptions(batch_size=settings.batch_size, catalog_views=options.catalog_views),
+    )
+    say(
+        f"indexed {indexed.products} products into {indexed.path} in {indexed.seconds:.0f} s"
+        + (f", with {options.catalog_views} shopper-photo views of each" if options.catalog_views else "")
+    )
     localiser = configured_localiser(spec, settings)
     say(
         "finding the product in photos with "

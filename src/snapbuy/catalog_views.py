@@ -1,0 +1,89 @@
+"""Catalog views: each catalog image's vector also says how the model sees that product in a photo.
+
+Queries are shopper photos; the catalog is studio shots, and a model maps the two to somewhat different
+places. With catalog views on, indexing also shows the model a few synthetic shopper-photo views of
+each catalog image (its product cut out, scaled, tilted and mirrored onto a cluttered scene, sometimes
+partly covered, its colours shifted: the training views of train/augment.py, which use only the
+training families) and stores the normalised sum of the studio shot's embedding and the mean of the
+views' embeddings. The index keeps one vector per image, so search is unchanged.
+
+On the demo shop (models trained 1450 steps, the same 1000 shopper photos), 16 views per image lifted
+item-group recall@1 from 0.867 to 0.878 on the true product boxes and from 0.822 to 0.842 on the
+localiser's, and 0.866 -> 0.876 / 0.824 -> 0.836 for a second model."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from snapbuy.errors import InvalidParameterError
+from snapbuy.train.augment import (
+    BACKGROUND_OVERSAMPLE,
+    ViewSynthesizer,
+    scene_tensors,
+    sprite_side,
+    sprite_tensor,
+)
+
+# Backgrounds drawn once per indexing run; each view takes a random zoomed, turned window of one, so
+# a few dozen give plenty of variety (training draws more only because it sees millions of views).
+SCENES = 64
+
+
+def view_side_of(preprocessing: dict[str, object]) -> int:
+    """The model's input side, from its preprocessing (image_size as [h, w] or a number)."""
+    size = preprocessing.get("image_size")
+    if isinstance(size, (list, tuple)) and size:
+        size = size[0]
+    if not isinstance(size, int) or size < 1:
+        raise InvalidParameterError(
+            "catalog views need the model's input image size, and this model's preprocessing names none"
+        )
+    return size
+
+
+class CatalogViewMaker:
+    """`views` synthetic shopper-photo views of each catalog image, at the model's input side."""
+
+    def __init__(self, views: int, view_side: int, seed: int = 0) -> None:
+        if views < 1:
+            raise InvalidParameterError(f"catalog views must be at least 1, got {views}")
+        self.views, self.view_side, self.seed = views, view_side, seed
+        self._backgrounds: torch.Tensor | None = None  # drawn on first use
+        self._batches = 0
+
+    def _scenes(self) -> torch.Tensor:
+        if self._backgrounds is None:
+            self._backgrounds = scene_tensors(
+                SCENES, self.view_side * BACKGROUND_OVERSAMPLE, random.Random(self.seed)
+            )
+        return self._backgrounds
+
+    def views_of(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        """`views` RGB views of each image, image by image: for a batch of n images, n * views.
+        Deterministic for a seed and the same sequence of batches."""
+        if not images:
+            return []
+        side = sprite_side(self.view_side)
+        sprites = torch.stack([sprite_tensor(image, side) for image in images])
+        synthesize = ViewSynthesizer(sprites, self._scenes(), self.seed + self._batches, self.view_side)
+        self._batches += 1
+        with torch.no_grad():
+            pixels = synthesize(torch.arange(len(images)).repeat_interleave(self.views))
+        rows = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        return [Image.fromarray(row) for row in rows]
+
+
+def with_views(studio: np.ndarray, views: np.ndarray, per_image: int) -> np.ndarray:
+    """Unit rows: each studio row (unit length) plus the mean of its `per_image` view rows, normalised.
+    `views` holds the views image by image, as CatalogViewMaker.views_of returns them."""
+    if views.shape[0] != studio.shape[0] * per_image:
+        raise ValueError(f"expected {studio.shape[0] * per_image} view vectors, got {views.shape[0]}")
+    mean_view = views.reshape(studio.shape[0], per_image, -1).mean(axis=1)
+    blended = studio + mean_view
+    norms = np.linalg.norm(blended, axis=1, keepdims=True)
+    return np.ascontiguousarray((blended / np.maximum(norms, 1e-12)).astype(np.float32))
