@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from snapbuy.train.proxies import ProductProxies
+from snapbuy.train.proxies import ProductProxies, margin_cross_entropy
 
 
 def unit_proxies(proxies: ProductProxies) -> torch.Tensor:
@@ -65,3 +65,15 @@ def test_a_margin_keeps_the_loss_up_until_the_own_proxy_wins_by_it() -> None:
     # Features between their own proxy and another's: ranked right, but by less than the margin.
     between = F.normalize(on_own + 0.8 * on_own.roll(1, dims=0), dim=-1)
     assert proxies.loss(between, products, scale, margin=0.3) > 2 * proxies.loss(between, products, scale)
+
+
+def test_the_margin_lowers_only_the_target_cosine() -> None:
+    cosines = torch.tensor([[0.9, 0.8, 0.1], [0.2, 0.3, 0.7]])
+    targets, scale = torch.tensor([0, 2]), torch.tensor(10.0)
+    assert torch.equal(
+        margin_cross_entropy(cosines, targets, scale), F.cross_entropy(10.0 * cosines, targets)
+    )
+    lowered = torch.tensor([[0.7, 0.8, 0.1], [0.2, 0.3, 0.5]])
+    assert torch.allclose(
+        margin_cross_entropy(cosines, targets, scale, margin=0.2), F.cross_entropy(10.0 * lowered, targets)
+    )

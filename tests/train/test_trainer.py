@@ -86,6 +86,7 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     assert meta["held_out_families"] == ["jpeg", "noise", "perspective"]
     assert "learned product proxies" in meta["loss"] and meta["options"]["proxy_weight"] > 0
     assert "learned design proxies" in meta["loss"] and "margin 0.15" in meta["loss"]
+    assert meta["options"]["catalog_bank_margin"] == 0.15
     assert meta["options"]["learning_rate"] == FROM_SCRATCH_LEARNING_RATE  # none given, from scratch
     assert "from scratch" in meta["init"] and len(meta["catalog_sha256"]) == 64
     embedder = load_embedder(trained.spec, models_dir=Path("models"))

@@ -31,7 +31,14 @@ class ProductProxies(torch.nn.Module):
         With a `margin` (CosFace's additive cosine margin) the own proxy's cosine counts that much less:
         a feature has to beat every other proxy by the margin before its loss fades, which keeps
         pushing lookalikes apart after they are merely ranked right."""
-        cosines = features @ F.normalize(self.vectors, dim=-1).T
-        if margin:
-            cosines = cosines - margin * F.one_hot(products, cosines.shape[1]).to(cosines.dtype)
-        return F.cross_entropy(scale * cosines, products)
+        return margin_cross_entropy(features @ F.normalize(self.vectors, dim=-1).T, products, scale, margin)
+
+
+def margin_cross_entropy(
+    cosines: torch.Tensor, targets: torch.Tensor, scale: torch.Tensor, margin: float = 0.0
+) -> torch.Tensor:
+    """Cross-entropy of `scale` times the cosines [B, N], each row's target cosine lowered by `margin`
+    (CosFace's additive margin; 0: plain softmax cross-entropy)."""
+    if margin:
+        cosines = cosines - margin * F.one_hot(targets, cosines.shape[1]).to(cosines.dtype)
+    return F.cross_entropy(scale * cosines, targets)
