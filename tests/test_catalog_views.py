@@ -60,6 +60,7 @@ def test_a_view_count_below_one_is_refused() -> None:
 def test_the_view_side_comes_from_the_model_preprocessing() -> None:
     assert view_side_of({"image_size": [48, 48]}) == 48
     assert view_side_of({"image_size": 224}) == 224
+    assert view_side_of({"image_size": [48, 64]}) == 64  # the longer side of a non-square input
     with pytest.raises(InvalidParameterError, match="input image size"):
         view_side_of({})
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from snapbuy.embed.base import input_side
 from snapbuy.errors import InvalidParameterError
 from snapbuy.train.augment import (
     BACKGROUND_OVERSAMPLE,
@@ -35,16 +37,14 @@ from snapbuy.train.augment import (
 SCENES = 64
 
 
-def view_side_of(preprocessing: dict[str, object]) -> int:
-    """The model's input side, from its preprocessing (image_size as [h, w] or a number)."""
-    size = preprocessing.get("image_size")
-    if isinstance(size, (list, tuple)) and size:
-        size = size[0]
-    if not isinstance(size, int) or size < 1:
+def view_side_of(preprocessing: dict[str, Any]) -> int:
+    """The model's input side (embed.base.input_side), which catalog views cannot do without."""
+    side = input_side(preprocessing)
+    if side is None:
         raise InvalidParameterError(
             "catalog views need the model's input image size, and this model's preprocessing names none"
         )
-    return size
+    return side
 
 
 class CatalogViewMaker:

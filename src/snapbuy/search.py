@@ -22,7 +22,7 @@ from snapbuy.crops import (
     box_views,
     query_crops,
 )
-from snapbuy.embed.base import Embedder
+from snapbuy.embed.base import Embedder, input_side
 from snapbuy.errors import BundleError, ConfigError, InvalidParameterError, NotFoundError
 from snapbuy.index import IdFilter, load_vector_index
 from snapbuy.store import ProductRecord, ProductStore
@@ -133,8 +133,8 @@ class SearchService:
         self.framing_temperature = framing_temperature
         self.framings = box_framings(self.box_margins, box_shift)
         # Views are shrunk to about twice the model's input side before its own preprocessing.
-        input_size = embedder.identity.preprocessing.get("image_size")
-        self._view_side = 2 * max(input_size) if isinstance(input_size, list) and input_size else None
+        side = input_side(embedder.identity.preprocessing)
+        self._view_side = 2 * side if side is not None else None
         self.bundle = bundle
         self.index = load_vector_index(bundle.path, bundle.manifest.index)
         self.store = ProductStore(bundle.products_path)

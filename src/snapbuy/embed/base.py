@@ -44,6 +44,15 @@ class ModelIdentity:
         )
 
 
+def input_side(preprocessing: dict[str, Any]) -> int | None:
+    """The model's input image side (the longer one, for a non-square input) as its preprocessing
+    names it (`image_size`: [h, w] or a number); None when it names none (test doubles, say)."""
+    size = preprocessing.get("image_size")
+    if isinstance(size, (list, tuple)) and size:
+        size = max(size)
+    return size if isinstance(size, int) and size > 0 else None
+
+
 class Embedder(Protocol):
     """Maps images and texts into one L2-normalised float32 space."""
 

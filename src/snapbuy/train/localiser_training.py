@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from snapbuy.crops import crop_with_edges, overlap_area
+from snapbuy.crops import crop_with_edges, overlap_area, square_around
 from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.localiser import (
     BOX_UNIT,
@@ -196,12 +196,7 @@ def _clear_of(
     for d in distractors:
         if d[2] <= d[0] or d[3] <= d[1]:
             continue  # drawn wholly outside the photo
-        half = CLOSE_UP_MARGINS[1] / 2 * max(d[2] - d[0], d[3] - d[1])
-        cx, cy = (d[0] + d[2]) / 2, (d[1] + d[3]) / 2
-        if (
-            overlap_area(box, (cx - half, cy - half, cx + half, cy + half))
-            <= DECOY_PRODUCT_SHARE * product_area
-        ):
+        if overlap_area(box, square_around(d, CLOSE_UP_MARGINS[1])) <= DECOY_PRODUCT_SHARE * product_area:
             clear.append(d)
     return clear
 
