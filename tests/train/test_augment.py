@@ -60,3 +60,20 @@ def test_occlusion_touches_only_its_share_of_views() -> None:
     views = torch.rand(200, 3, 32, 32)
     occluded = (syn._occlude(views) != views).flatten(1).any(dim=1).float().mean()
     assert 0.25 < occluded < 0.55  # OCCLUSION_RATE 0.4; the others are returned untouched
+
+
+def test_picked_rows_match_indexing_whatever_the_count() -> None:
+    syn = synthesizer(4)
+    bank = torch.rand(6, 2, 3, 3)
+    for rows in ([1, 4, 1], [5], [0, 2, 3, 4, 5, 5, 1], [3, 2]):  # grow, shrink, grow past, shrink
+        index = torch.tensor(rows)
+        assert torch.equal(syn._pick("test", bank, index), bank[index])
+
+
+def test_views_are_not_overwritten_by_later_calls() -> None:
+    syn = synthesizer(5)
+    first = syn(torch.tensor([0, 1, 1, 0]))
+    kept = first.clone()
+    syn(torch.tensor([1, 0, 1, 0, 1, 0]))
+    syn(torch.tensor([1]))
+    assert torch.equal(first, kept)  # the reused row buffers never reach a returned view
