@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from snapbuy.cli import app
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
-from snapbuy.demo.run import _trained_on, choose_model, training_minutes
+from snapbuy.demo.run import _trained_on, choose_model, precision_note, training_minutes
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
@@ -54,6 +54,13 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  #
     )
     assert again.exit_code == 0, again.output
     assert "already trained on this shop" in again.output
+
+
+def test_demo_warns_when_the_cpu_trains_in_float32() -> None:
+    note = precision_note("cpu", "fp32")
+    assert note is not None and "float32" in note and "under their floors" in note
+    assert precision_note("cpu", "bf16") is None  # the figures the README reports
+    assert precision_note("cuda", "fp32") is None  # measured on CPUs only; no GPU has run the demo
 
 
 def test_a_model_is_reused_only_with_a_localiser_this_version_loads(tmp_path: Path) -> None:
