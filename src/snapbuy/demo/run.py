@@ -64,15 +64,14 @@ LOCALISER_SHARE_BEFORE = 2.0 / 5.0
 def precision_note(device_type: str, precision: str) -> str | None:
     """A warning for a CPU that computes bfloat16 only in emulation, where both nets train in float32:
     the same minutes give the model about 1.3x and the localiser about 1.8x fewer steps. Forced to
-    float32 on the 2-core AMX Xeon the demo was measured on (README), two runs reached group recall@1
-    0.841 and 0.826 and category accuracy 0.947 and 0.946, under their floors (0.851-0.868 and
-    0.956-0.969 in bfloat16)."""
+    float32 on the 2-core AMX Xeon the demo was measured on (README), two runs of this version reached
+    group recall@1 0.826 and 0.838, under its floor of 0.85 (0.860 and 0.877 in bfloat16)."""
     if device_type != "cpu" or precision == "bf16":
         return None
     return (
         "  note: this CPU has no bfloat16 arithmetic in hardware, so both nets train in float32 and fit "
         "fewer steps into the same minutes; expect lower figures than the README's (two such runs: "
-        "item-group recall@1 0.841 and 0.826, category accuracy 0.947 and 0.946, under their floors)"
+        "item-group recall@1 0.826 and 0.838, under its floor of 0.85)"
     )
 
 
