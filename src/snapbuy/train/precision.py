@@ -2,8 +2,9 @@
 
 The demo's nets are small, so a step is bound by convolutions and batch norms over many small
 images; on one thread of a Xeon with AMX, bfloat16 autocast makes a model step 1.29x faster and a
-localiser step 1.85x, and in the same minutes both learnt more (see README). On a CPU without
-hardware bfloat16 it is emulated and slower, so "auto" keeps float32 there."""
+localiser step 1.85x; on a Zen 5 EPYC (AVX512-BF16, no AMX) the demo's 7 minutes held 1.3x the
+model's and 1.6x the localiser's float32 steps. In the same minutes both learnt more (see README).
+On a CPU without hardware bfloat16 it is emulated and slower, so "auto" keeps float32 there."""
 
 from __future__ import annotations
 
