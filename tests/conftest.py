@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from snapbuy.bundle import open_current
 from snapbuy.embed.openclip import OpenClipEmbedder, load_embedder
 from snapbuy.indexing import IndexingOptions, build_index
+from snapbuy.loading import build_service
 from snapbuy.search import SearchService
 
 DATA = Path(__file__).parent / "data"
@@ -46,7 +48,7 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenCl
 
 @pytest.fixture(scope="session")
 def sample_service(sample_index: Path, tiny_embedder: OpenClipEmbedder) -> SearchService:
-    return SearchService.open(sample_index, tiny_embedder)
+    return build_service(open_current(sample_index), tiny_embedder)
 
 
 @pytest.fixture

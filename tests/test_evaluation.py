@@ -6,15 +6,18 @@ import csv
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
+from snapbuy.bundle import open_current
 from snapbuy.evaluation import evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
-from snapbuy.search import SearchService
+from snapbuy.loading import build_service
+from snapbuy.search import FramingSettings, SearchService
 from tests.conftest import SAMPLE_CATALOG
-from tests.test_search import HashEmbedder
+from tests.fakes import HashEmbedder
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,7 @@ def tiny_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[SearchService, 
     lines = SAMPLE_CATALOG.read_text().splitlines()
     (folder / "catalog.csv").write_text("\n".join(lines[:9]) + "\n")
     build_index(folder / "catalog.csv", folder / "index", HashEmbedder(), IndexingOptions())
-    service = SearchService.open(folder / "index", HashEmbedder(), crop_scales=())
+    service = build_service(open_current(folder / "index"), HashEmbedder(), FramingSettings(crop_scales=()))
     with (folder / "catalog.csv").open(newline="") as fh:
         products = list(csv.DictReader(fh))
     rows = [
@@ -105,11 +108,12 @@ def test_with_a_localiser_the_share_of_products_found_is_reported(
         writer.writerows({**row, "product_box": box} for row, box in zip(rows, boxes, strict=True))
     shutil.copytree(queries.parent / "images", tmp_path / "images")
     assert "product_located" not in evaluate(service, tmp_path / "boxed.csv").metrics
-    service.localiser = CornerLocaliser()  # type: ignore[assignment]
+    localiser: Any = CornerLocaliser()
+    located = build_service(service.bundle, service.embedder, service.encoder.framing, localiser)
     try:
-        report = evaluate(service, tmp_path / "boxed.csv")
+        report = evaluate(located, tmp_path / "boxed.csv")
     finally:
-        service.localiser = None
+        located.close()
     assert report.metrics["product_located"] == pytest.approx(2 / 3)
     assert report.settings["localiser"] is True
     assert report.settings["catalog_views"] == 0  # the tiny shop was indexed without them

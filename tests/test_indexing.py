@@ -259,7 +259,8 @@ def test_an_approximate_index_type_is_built_recorded_and_searchable(
     catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
 ) -> None:
     from snapbuy.index.exact_rows import EXACT_ROWS_FILE
-    from snapbuy.search import SearchOptions, SearchService
+    from snapbuy.loading import build_service
+    from snapbuy.search import SearchOptions
 
     root = tmp_path / "idx"
     report = build_index(catalog_copy, root, tiny_embedder, IndexingOptions(batch_size=8, index_type="hnsw"))
@@ -268,7 +269,7 @@ def test_an_approximate_index_type_is_built_recorded_and_searchable(
     assert bundle.manifest.index["type"] == "hnsw" and bundle.manifest.index["factory"] == "HNSW32,SQ8"
     assert bundle.manifest.index["params"]["effort"]["base"] == 64
     assert (bundle.path / EXACT_ROWS_FILE).is_file()
-    service = SearchService.open(root, tiny_embedder)
+    service = build_service(bundle, tiny_embedder)
     try:
         result = service.similar(read_rows(catalog_copy)[0]["id"], SearchOptions(k=3))
         assert result.matches and all(item.sku != read_rows(catalog_copy)[0]["id"] for item in result.matches)

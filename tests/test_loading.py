@@ -11,6 +11,7 @@ from snapbuy.config import Settings
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.index.torch_exact import cuda_available
 from snapbuy.loading import configured_service, usable_device
+from snapbuy.search import FramingSettings
 
 
 @pytest.mark.skipif(cuda_available(), reason="checks the fallback on a machine without a GPU")
@@ -29,8 +30,8 @@ def test_the_settings_frame_query_photos(sample_index: Path, tiny_embedder: Open
         crop_scales=[1.0], box_margins=[1.2, 1.5], mirror_views=False, box_shift=0.2, framing_temperature=0.05
     )
     service = configured_service(tiny_embedder, open_current(sample_index), settings, None)
-    assert (service.crop_scales, service.box_margins, service.mirror_views) == ((1.0,), (1.2, 1.5), False)
-    assert (service.box_shift, service.framing_temperature) == (0.2, 0.05)
+    assert service.encoder.framing == FramingSettings.from_settings(settings)
+    assert service.encoder.framing.box_margins == (1.2, 1.5)
     service.close()
 
 

@@ -90,7 +90,7 @@ def _rank(items: list[str], truth: str) -> int | None:
 
 
 def _tiers_ok(result: SearchResult, true_category: str, service: SearchService) -> bool:
-    bounds = {b.name: b for b in service.bundle.manifest.tier_bounds.get(true_category, [])}
+    bounds = {b.name: b for b in service.catalog.tier_bounds.get(true_category, [])}
     for tier in result.tiers:
         bound = bounds.get(tier.name)
         if bound is None or any(
@@ -104,7 +104,7 @@ def _located(service: SearchService, result: SearchResult, row: dict[str, str]) 
     """Did the localiser find the product (the box search used)? None without a localiser or a
     product_box to check."""
     truth = row.get("product_box", "").split()
-    if service.localiser is None or len(truth) != 4:
+    if service.encoder.localiser is None or len(truth) != 4:
         return None
     x0, y0, x1, y1 = (int(v) for v in truth)
     return result.product_box is not None and box_iou(result.product_box, (x0, y0, x1, y1)) >= LOCATED_IOU
@@ -202,12 +202,8 @@ def evaluate(
             "index_version": manifest.version,
             "model": service.embedder.identity.spec,
             "random_weights": service.embedder.identity.is_random,
-            "crop_scales": list(service.crop_scales),
-            "localiser": service.localiser is not None,
-            "box_margins": list(service.box_margins),
-            "mirror_views": service.mirror_views,
-            "box_shift": service.box_shift,
-            "framing_temperature": service.framing_temperature,
+            "localiser": service.encoder.localiser is not None,
+            **service.encoder.framing.to_json(),
             "catalog_views": manifest.vectors.get("catalog_views", 0),
             "recall_depth": RECALL_DEPTH,
         },

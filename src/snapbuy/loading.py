@@ -1,4 +1,6 @@
-"""Open a SearchService for an index: the model comes from the bundle's manifest unless one is given."""
+"""Builds a SearchService for an index: decides the device, the vector index (CPU or GPU), the model and
+the framing once, up front; nothing is swapped afterwards. The model comes from the bundle's manifest
+unless one is given."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from snapbuy.config import Settings
 from snapbuy.embed.base import Embedder
 from snapbuy.embed.openclip import load_embedder
 from snapbuy.embed.spec import parse_model_spec
+from snapbuy.index import VectorIndex, load_vector_index
 from snapbuy.index.torch_exact import TorchExactIndex, cuda_available, gpu_topk
 from snapbuy.localiser import ProductLocaliser, localiser_for
-from snapbuy.search import SearchService
+from snapbuy.search import CatalogSearcher, FramingSettings, QueryEncoder, SearchService
+from snapbuy.store import ProductStore
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +38,57 @@ def configured_localiser(spec: str, settings: Settings) -> ProductLocaliser | No
     return localiser_for(parse_model_spec(spec)) if settings.localise else None
 
 
+def open_vector_index(bundle: BundleVersion, device: str = "cpu") -> VectorIndex:
+    """The bundle's vector index; on a CUDA device, an exact float16 copy of its vectors on the GPU
+    instead (faster than the CPU's approximate index, and exact)."""
+    index = load_vector_index(bundle.path, bundle.manifest.index)
+    if not device.startswith("cuda"):
+        return index
+    try:
+        gpu = TorchExactIndex.from_index(index, device, gpu_topk())
+    finally:
+        index.close()
+    log.info("similarity search runs exactly on %s (float16, top-k by %s)", device, gpu.topk.name)
+    return gpu
+
+
+def open_catalog(bundle: BundleVersion, device: str = "cpu") -> CatalogSearcher:
+    """The catalog searcher of a bundle version: its vector index and product store, opened here."""
+    index = open_vector_index(bundle, device)
+    store = ProductStore(bundle.products_path)
+    try:
+        columns = store.load_filter_columns()
+        return CatalogSearcher(index, store, columns, bundle.manifest.tier_bounds, str(bundle.path))
+    except BaseException:
+        store.close()
+        index.close()
+        raise
+
+
+def build_service(
+    bundle: BundleVersion,
+    embedder: Embedder,
+    framing: FramingSettings | None = None,
+    localiser: ProductLocaliser | None = None,
+    device: str = "cpu",
+) -> SearchService:
+    """A search service over one bundle version with a loaded model."""
+    bundle.check_model(embedder.identity)  # before opening anything large
+    catalog = open_catalog(bundle, device)
+    try:
+        encoder = QueryEncoder(embedder, catalog.best_scores, framing, localiser)
+        return SearchService(encoder, catalog, bundle)
+    except BaseException:
+        catalog.close()
+        raise
+
+
 def configured_service(
     embedder: Embedder, bundle: BundleVersion, settings: Settings, localiser: ProductLocaliser | None
 ) -> SearchService:
     """A search service that frames query photos as the settings say."""
-    return SearchService(
-        embedder,
-        bundle,
-        settings.crop_scales,
-        localiser,
-        box_margins=settings.box_margins,
-        mirror_views=settings.mirror_views,
-        box_shift=settings.box_shift,
-        framing_temperature=settings.framing_temperature,
-    )
+    framing = FramingSettings.from_settings(settings)
+    return build_service(bundle, embedder, framing, localiser, usable_device(settings.device))
 
 
 def open_service(index_root: Path, settings: Settings, model_spec: str | None = None) -> SearchService:
@@ -57,15 +98,8 @@ def open_service(index_root: Path, settings: Settings, model_spec: str | None = 
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=device, allow_download=settings.allow_download
     )
-    service = configured_service(embedder, bundle, settings, configured_localiser(spec, settings))
-    if device.startswith("cuda"):
-        # Exact search on the GPU: a faster answer than the CPU's approximate index, and exact.
-        cpu_index = service.index
-        service.index = TorchExactIndex.from_index(cpu_index, device, gpu_topk())
-        cpu_index.close()
-        log.info(
-            "similarity search runs exactly on %s (float16, top-k by %s)", device, service.index.topk.name
-        )
+    framing = FramingSettings.from_settings(settings)
+    service = build_service(bundle, embedder, framing, configured_localiser(spec, settings), device)
     log.info(
         "loaded index %s (%d products) with model %s",
         bundle.manifest.version,

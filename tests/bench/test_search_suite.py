@@ -17,7 +17,8 @@ from snapbuy.bench.search_suite import (
 from snapbuy.bench.synthetic_bundle import VectorsOnlyEmbedder, bench_model, write_synthetic_bundle
 from snapbuy.bench.vectors import synthetic_catalog
 from snapbuy.index import choose_index
-from snapbuy.search import SearchOptions, SearchService
+from snapbuy.loading import build_service
+from snapbuy.search import FramingSettings, SearchOptions
 
 
 def test_flat_is_exact_and_every_type_is_measured_against_it(tmp_path: Path) -> None:
@@ -47,7 +48,9 @@ def test_the_reference_must_be_flat(tmp_path: Path) -> None:
 def test_answers_come_from_the_product_search_path(tmp_path: Path) -> None:
     catalog = synthetic_catalog(3000, dim=32, seed=4)
     built = write_synthetic_bundle(catalog, tmp_path / "flat", choose_index("flat", 3000, 32), seed=0)
-    service = SearchService(VectorsOnlyEmbedder(bench_model(32, 0)), built.bundle, ())
+    service = build_service(
+        built.bundle, VectorsOnlyEmbedder(bench_model(32, 0)), FramingSettings(crop_scales=())
+    )
     try:
         row = catalog.ranges()[(5, 1)][0]
         answer = answer_of(service, catalog.vectors[row], SearchOptions(k=10))

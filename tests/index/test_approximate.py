@@ -111,7 +111,18 @@ def test_effort_is_per_call_not_set_on_the_index(ivf: ApproximateIndex, queries:
     nprobe_before = faiss.extract_index_ivf(ivf._ann).nprobe
     ivf.search(queries[0], 10, IdFilter(id_range=(0, 4000)))
     ivf.with_effort(SearchEffort(base=64)).search(queries[0], 10)
+    ivf.search(queries[0], 10, effort_scale=4.0)
     assert faiss.extract_index_ivf(ivf._ann).nprobe == nprobe_before
+    assert ivf.effort.scaled(4.0).base == 4 * ivf.effort.base and ivf.effort.scaled(1e-9).base == 1
+
+
+def test_effort_scale_changes_only_that_call(ivf: ApproximateIndex, queries: np.ndarray) -> None:
+    whole = ivf.with_effort(SearchEffort(base=ivf._nlist))
+    for q in queries[:5]:
+        np.testing.assert_array_equal(
+            ivf.search(q, 10, effort_scale=ivf._nlist / ivf.effort.base)[1], whole.search(q, 10)[1]
+        )
+    assert ivf.effort.base < ivf._nlist
 
 
 def test_more_effort_never_lowers_recall_much(
@@ -154,7 +165,7 @@ def test_hnsw_scores_a_sparse_partition_exactly(catalog, flat: FlatIndex, querie
     # With efSearch 400 a walk allowed on 1000 of 12,000 nodes would need efSearch > 4096.
     eager = hnsw.with_effort(SearchEffort(base=400))
     sparse = IdFilter(id_range=(1000, 2000))
-    assert eager._graph_too_sparse(1000) and not hnsw._graph_too_sparse(1000)
+    assert eager._graph_too_sparse(1000, eager.effort) and not hnsw._graph_too_sparse(1000, hnsw.effort)
     for q in queries[:5]:
         assert_exact_up_to_float16(eager.search(q, 10, sparse), flat.search(q, 10, sparse))
         _, ids = hnsw.search(q, 10, sparse)  # the graph walk with a selector

@@ -101,7 +101,7 @@ async def search_text(
 
 @router.get("/v1/products/{sku}", response_model=ItemOut, response_model_exclude_none=False, responses=ERRORS)
 async def get_product(sku: str, service: ServiceDep) -> ItemOut:
-    return ItemOut.of(await run_in_threadpool(service.product, sku))
+    return ItemOut.model_validate(await run_in_threadpool(service.product, sku))
 
 
 @router.get("/v1/products/{sku}/similar", response_model=SearchResponse, responses=ERRORS)

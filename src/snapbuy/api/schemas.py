@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from snapbuy.search import SearchItem, SearchResult
+from snapbuy.search import SearchResult
 
 
 class ItemOut(BaseModel):
+    """A product as the store records it (snapbuy.store.ProductRecord, or its scored form in results),
+    read by attribute: one record type from the store to the wire."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     sku: str
     title: str
     brand: str | None
@@ -20,19 +25,10 @@ class ItemOut(BaseModel):
     item_group_id: str | None
     score: float | None = None
 
+    @field_validator("score")
     @classmethod
-    def of(cls, item: SearchItem) -> ItemOut:
-        return cls(
-            sku=item.sku,
-            title=item.title,
-            brand=item.brand,
-            category=item.category,
-            price=item.price,
-            currency=item.currency,
-            tier=item.tier,
-            item_group_id=item.item_group_id,
-            score=None if item.score is None else round(item.score, 6),
-        )
+    def _rounded(cls, score: float | None) -> float | None:
+        return None if score is None else round(score, 6)
 
 
 class TierOut(BaseModel):
@@ -59,13 +55,13 @@ class SearchResponse(BaseModel):
     def of(cls, result: SearchResult) -> SearchResponse:
         return cls(
             query=QueryOut(category=result.category, category_source=result.category_source),
-            matches=[ItemOut.of(m) for m in result.matches],
+            matches=[ItemOut.model_validate(m) for m in result.matches],
             tiers=[
                 TierOut(
                     name=t.name,
                     min_price=t.min_price,
                     max_price=t.max_price,
-                    items=[ItemOut.of(i) for i in t.items],
+                    items=[ItemOut.model_validate(i) for i in t.items],
                 )
                 for t in result.tiers
             ],

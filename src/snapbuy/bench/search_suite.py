@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import statistics
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,11 @@ from snapbuy.bench.synthetic_bundle import (
     write_synthetic_bundle,
 )
 from snapbuy.bench.vectors import SyntheticCatalog, synthetic_catalog, synthetic_queries
-from snapbuy.bundle import open_current
+from snapbuy.bundle import BundleVersion, open_current
 from snapbuy.index import ApproximateIndex, IndexChoice, choose_index
 from snapbuy.index.exact_rows import EXACT_ROWS_FILE
-from snapbuy.search import SearchOptions, SearchService
+from snapbuy.loading import build_service
+from snapbuy.search import FramingSettings, SearchOptions, SearchService
 
 K = 10
 EFFORT_SWEEP = (0.25, 0.5, 2.0)  # multiples of an index's own effort, for the recall/latency curve
@@ -94,8 +95,10 @@ def default_contenders(size: int, dim: int, quick: bool) -> dict[str, IndexChoic
     return contenders
 
 
-def answer_of(service: SearchService, query: np.ndarray, options: SearchOptions) -> Answer:
-    result = service.search_vector(query, options)
+def answer_of(
+    service: SearchService, query: np.ndarray, options: SearchOptions, effort_scale: float = 1.0
+) -> Answer:
+    result = service.search_vector(query, options, effort_scale=effort_scale)
     return Answer(
         result.category,
         tuple(item.sku for item in result.matches),
@@ -107,12 +110,14 @@ def _recall(found: tuple[str, ...], truth: tuple[str, ...]) -> float:
     return len(set(found) & set(truth)) / len(truth) if truth else 1.0
 
 
-def _run_queries(service: SearchService, queries: np.ndarray) -> tuple[list[Answer], list[float]]:
+def _run_queries(
+    service: SearchService, queries: np.ndarray, effort_scale: float = 1.0
+) -> tuple[list[Answer], list[float]]:
     options = SearchOptions(k=K)
     answers, latencies = [], []
     for query in queries:
         started = time.perf_counter()
-        answers.append(answer_of(service, query, options))
+        answers.append(answer_of(service, query, options, effort_scale))
         latencies.append((time.perf_counter() - started) * 1000)
     return answers, latencies
 
@@ -152,11 +157,16 @@ def _resident_growth(root: str, queries: np.ndarray, seed: int) -> int:
     """In a fresh process: resident memory added by opening the index and answering queries."""
     baseline = _vm_rss()
     bundle = open_current(Path(root))
-    service = SearchService(VectorsOnlyEmbedder(bench_model(queries.shape[1], seed)), bundle, ())
+    service = _vectors_only_service(bundle, VectorsOnlyEmbedder(bench_model(queries.shape[1], seed)))
     _run_queries(service, queries)
     grown = _vm_rss() - baseline
     service.close()
     return grown
+
+
+def _vectors_only_service(bundle: BundleVersion, model: VectorsOnlyEmbedder) -> SearchService:
+    """Search over stored vectors only: queries are vectors, so no photo framing."""
+    return build_service(bundle, model, FramingSettings(crop_scales=()))
 
 
 def _rows_on_disk_bytes(built: BuiltBundle) -> int:
@@ -200,7 +210,7 @@ def run_search_suite(
         for name, choice in contenders.items()
     }
     model = VectorsOnlyEmbedder(bench_model(catalog.vectors.shape[1], seed))
-    services = {name: SearchService(model, b.bundle, ()) for name, b in built.items()}
+    services = {name: _vectors_only_service(b.bundle, model) for name, b in built.items()}
     try:
         runs: dict[str, list[list[float]]] = {name: [] for name in services}
         answers: dict[str, list[Answer]] = {}
@@ -253,26 +263,21 @@ def _effort_sweep(
     multiples: tuple[float, ...],
 ) -> list[dict[str, float]]:
     """Recall and latency of one index at other search efforts (one run each), for the curve."""
-    index = service.index
+    index = service.catalog.index
     if not isinstance(index, ApproximateIndex):
         return []
     points = []
-    try:
-        for multiple in multiples:
-            effort = replace(index.effort, base=max(1, round(index.effort.base * multiple)))
-            service.index = index.with_effort(effort)
-            got, latencies = _run_queries(service, queries)
-            recall = _recall_figures(got, truth, small)
-            points.append(
-                {
-                    "effort": effort.base,
-                    "p50_ms": round(statistics.median(latencies), 3),
-                    "matches": recall["matches"],
-                    "worst_list_mean": recall["worst_list_mean"],
-                }
-            )
-    finally:
-        service.index = index
+    for multiple in multiples:
+        got, latencies = _run_queries(service, queries, effort_scale=multiple)
+        recall = _recall_figures(got, truth, small)
+        points.append(
+            {
+                "effort": index.effort.scaled(multiple).base,
+                "p50_ms": round(statistics.median(latencies), 3),
+                "matches": recall["matches"],
+                "worst_list_mean": recall["worst_list_mean"],
+            }
+        )
     return points
 
 

@@ -9,7 +9,7 @@ small enough to score directly are searched exactly. Effort is passed per call, 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,10 @@ class SearchEffort:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def scaled(self, scale: float) -> SearchEffort:
+        """This effort with `base` multiplied by `scale` (at least 1)."""
+        return self if scale == 1.0 else replace(self, base=max(1, round(self.base * scale)))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchEffort:
@@ -119,8 +123,8 @@ class ApproximateIndex(VectorIndex):
         self._exact.close()
 
     def with_effort(self, effort: SearchEffort) -> ApproximateIndex:
-        """The same index and rows searched with another effort (for effort sweeps); close only the
-        original, which owns the open file."""
+        """The same index and rows with another default effort; close only the original, which owns
+        the open file. (A sweep over efforts passes `effort_scale` per call instead.)"""
         return ApproximateIndex(self._ann, self._exact, effort, self._lists)
 
     @property
@@ -142,33 +146,36 @@ class ApproximateIndex(VectorIndex):
         return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
 
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None
+        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
     ) -> tuple[np.ndarray, np.ndarray]:
+        effort = self.effort.scaled(effort_scale)
         k = max(1, min(k, self.ntotal))
         q = np.ascontiguousarray(query.reshape(-1), dtype=np.float32)
         flt = id_filter if id_filter is not None and not id_filter.is_empty else None
         allowed = flt.allowed_count(self.ntotal) if flt is not None else self.ntotal
         if allowed == 0:
             return empty_result(k)
-        if flt is not None and (allowed <= EXACT_SCAN_LIMIT or self._graph_too_sparse(allowed)):
+        if flt is not None and (allowed <= EXACT_SCAN_LIMIT or self._graph_too_sparse(allowed, effort)):
             return self._exact_scan(q, k, flt)
-        candidates = min(allowed, max(k * self.effort.rerank_factor, k))
+        candidates = min(allowed, max(k * effort.rerank_factor, k))
         selector, keep_alive = faiss_selector(flt, self.ntotal) if flt is not None else (None, [])
         if flt is not None and flt.id_range is not None and self._lists is not None:
             lists, coarse = self._lists.probe_order(
-                q, flt.id_range, self.effort.filtered_share, min(self.effort.base, self._nlist)
+                q, flt.id_range, effort.filtered_share, min(effort.base, self._nlist)
             )
             params = self._ivf_params(selector, len(lists))
             ids = self._lists.search(q, candidates, lists, coarse, params)
         else:
-            ids = self._ann.search(q.reshape(1, -1), candidates, params=self._params(selector, allowed))[1][0]
+            ids = self._ann.search(
+                q.reshape(1, -1), candidates, params=self._params(selector, allowed, effort)
+            )[1][0]
         del keep_alive  # the selector reads these buffers until search returns
         return self._rerank(q, ids, k)
 
-    def _nprobe(self, share: float, filtered: bool) -> int:
+    def _nprobe(self, share: float, filtered: bool, effort: SearchEffort) -> int:
         """Lists to probe without a range: a filter spread evenly over the catalog (a price mask)
         needs base / share lists to meet as many allowed codes as an unfiltered search."""
-        base = self.effort.base
+        base = effort.base
         if not filtered:
             return min(self._nlist, base)
         return max(1, min(self._nlist, math.ceil(base / max(share, 1e-12))))
@@ -180,10 +187,10 @@ class ApproximateIndex(VectorIndex):
         lib: Any = faiss  # faiss's type stubs lack the SWIG keyword constructors
         return lib.SearchParametersIVF(sel=selector, nprobe=nprobe)
 
-    def _graph_too_sparse(self, allowed: int) -> bool:
+    def _graph_too_sparse(self, allowed: int, effort: SearchEffort) -> bool:
         """A graph search that may step only on a tiny share of nodes needs efSearch beyond any sane
         bound to find k of them; scoring the allowed vectors directly is then both exact and faster."""
-        return self.kind == "hnsw" and self.effort.base * self.ntotal > HNSW_MAX_EF * allowed
+        return self.kind == "hnsw" and effort.base * self.ntotal > HNSW_MAX_EF * allowed
 
     def _rerank(self, q: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ids = ids[ids >= 0]
@@ -201,16 +208,16 @@ class ApproximateIndex(VectorIndex):
             exact = self._exact.rows(ids) @ q
         return _best_k(ids, exact, k)
 
-    def _params(self, selector: Any, allowed: int) -> Any:
+    def _params(self, selector: Any, allowed: int, effort: SearchEffort) -> Any:
         """Per-call search parameters: the filter plus effort scaled to the allowed share."""
         import faiss
 
         lib: Any = faiss  # faiss's type stubs lack the SWIG keyword constructors
         share = allowed / max(1, self.ntotal)
         if self.kind == "ivf":
-            params = self._ivf_params(selector, self._nprobe(share, selector is not None))
+            params = self._ivf_params(selector, self._nprobe(share, selector is not None, effort))
         elif self.kind == "hnsw":
-            ef = min(HNSW_MAX_EF, math.ceil(self.effort.base / share))
+            ef = min(HNSW_MAX_EF, math.ceil(effort.base / share))
             params = lib.SearchParametersHNSW(sel=selector, efSearch=ef)
         else:
             params = lib.SearchParameters(sel=selector)

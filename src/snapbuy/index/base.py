@@ -51,9 +51,11 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None
+        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (scores, ids) for one query row, best first; ids of -1 pad when fewer are allowed."""
+        """Top-k (scores, ids) for one query row, best first; ids of -1 pad when fewer are allowed.
+        `effort_scale` multiplies an approximate index's own search effort for this call only (effort
+        sweeps); exact indexes ignore it."""
 
     @abstractmethod
     def search_batch(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -59,7 +59,7 @@ class FlatIndex(VectorIndex):
         return scores, ids
 
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None
+        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
     ) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 

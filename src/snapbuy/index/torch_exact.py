@@ -140,7 +140,7 @@ class TorchExactIndex(VectorIndex):
         return scores.float().cpu().numpy(), ids.cpu().numpy().astype(np.int64)
 
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None
+        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
     ) -> tuple[np.ndarray, np.ndarray]:
         import torch
 

@@ -1,0 +1,206 @@
+"""Query vector -> category, best matches and per-price-tier lists, over an injected vector index and
+product store. Knows nothing of photos or models."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
+from snapbuy.index import IdFilter, VectorIndex
+from snapbuy.search.results import CatalogAnswer, ScoredProduct, SearchOptions, TierResult
+from snapbuy.store import FilterColumns, ProductRecord, ProductStore
+from snapbuy.tiers import TierBound
+
+# Category vote: the nearest products vote with weight exp((score - best) / temperature), so a
+# clear nearest neighbour dominates but a run of close ones can outvote it. Robust to negative scores.
+CATEGORY_VOTERS = 10
+CATEGORY_VOTE_TEMPERATURE = 0.05
+
+
+class CatalogSearcher:
+    def __init__(
+        self,
+        index: VectorIndex,
+        store: ProductStore,
+        columns: FilterColumns,
+        tier_bounds: Mapping[str, Sequence[TierBound]],
+        name: str = "index",
+    ) -> None:
+        """`columns` are the store's filter columns (ProductStore.load_filter_columns); `name` names
+        the catalog in errors (its bundle version)."""
+        if index.ntotal != len(columns.vector_product):
+            raise BundleError(
+                f"{name} is inconsistent: {index.ntotal} vectors in the index, "
+                f"{len(columns.vector_product)} vector rows in the product store"
+            )
+        self.index = index
+        self.store = store
+        self.columns = columns
+        self.tier_bounds = {category: list(bounds) for category, bounds in tier_bounds.items()}
+        self.name = name
+        self._category_range, self._tier_range = self._partition_ranges()
+
+    def close(self) -> None:
+        self.store.close()
+        self.index.close()
+
+    @property
+    def dim(self) -> int:
+        return self.index.dim
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.columns.categories
+
+    def _partition_ranges(
+        self,
+    ) -> tuple[dict[str, tuple[int, int]], dict[tuple[str, str], tuple[int, int]]]:
+        """Vectors are stored sorted by (category, tier), so each partition is one id range."""
+        cols = self.columns
+        vec_category = cols.category_code[cols.vector_product]
+        vec_tier = cols.tier_code[cols.vector_product]
+        categories: dict[str, tuple[int, int]] = {}
+        tiers: dict[tuple[str, str], tuple[int, int]] = {}
+        for code, name in enumerate(cols.categories):
+            start = int(np.searchsorted(vec_category, code, side="left"))
+            end = int(np.searchsorted(vec_category, code, side="right"))
+            categories[name] = (start, end)
+            for bound in self.tier_bounds.get(name, []):
+                if bound.name not in cols.tiers:
+                    tiers[(name, bound.name)] = (start, start)
+                    continue
+                hits = np.flatnonzero(vec_tier[start:end] == cols.tiers.index(bound.name))
+                tiers[(name, bound.name)] = (
+                    (start + int(hits[0]), start + int(hits[-1]) + 1) if len(hits) else (start, start)
+                )
+        return categories, tiers
+
+    # --- lookups ---------------------------------------------------------------------------------
+
+    def best_scores(self, vectors: np.ndarray) -> np.ndarray:
+        """Each row's cosine similarity to its nearest catalog vector."""
+        scores, _ = self.index.search_batch(vectors, 1)
+        best: np.ndarray = scores[:, 0]
+        return best
+
+    def product(self, sku: str) -> ProductRecord:
+        record = self.store.product_by_sku(sku)
+        if record is None:
+            raise NotFoundError(f"no product with sku {sku!r} in index {self.name}")
+        return record
+
+    def first_vector_of(self, record: ProductRecord) -> np.ndarray:
+        """The stored vector of a product's first image."""
+        vector: np.ndarray = self.index.reconstruct(self.store.vector_ids_of(record.row)[:1])[0]
+        return vector
+
+    # --- search ----------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: np.ndarray,
+        options: SearchOptions,
+        *,
+        exclude_row: int | None = None,
+        category_source: str | None = None,
+        effort_scale: float = 1.0,
+    ) -> CatalogAnswer:
+        """Matches and tier lists for one L2-normalised query vector. `effort_scale` multiplies an
+        approximate index's search effort for this call (effort sweeps)."""
+        self._validate(options)
+        mask = self._explicit_mask(options, exclude_row)
+        category_filter = self._category_range[options.category] if options.category else None
+        # Enough vectors to hold the k best products even if each owns max_vectors_per_product vectors.
+        voters = max(options.k, CATEGORY_VOTERS) if options.category is None else options.k
+        best = self._top_products(query, voters, IdFilter(category_filter, mask), effort_scale)
+        matches = best[: options.k]
+        if options.category is not None:
+            category, source = options.category, category_source or "request"
+        else:
+            unfiltered = best if mask is None else self._top_products(query, voters, None, effort_scale)
+            category, source = self._vote(unfiltered), "predicted"
+        tiers = [
+            TierResult(
+                bound.name,
+                bound.min_price,
+                bound.max_price,
+                self._top_products(
+                    query, options.k, IdFilter(self._tier_range[(category, bound.name)], mask), effort_scale
+                ),
+            )
+            for bound in self.tier_bounds.get(category, [])
+        ]
+        # The tiers partition the category, so their lists hold the category's top k exactly (also
+        # under an approximate index, which searches each partition on its own): a match the global
+        # approximate pass missed inside the category is recovered here.
+        matches = _best_of(matches, [item for tier in tiers for item in tier.items], options.k)
+        return CatalogAnswer(category, source, matches, tiers)
+
+    def _validate(self, options: SearchOptions) -> None:
+        if options.k < 1:
+            raise InvalidParameterError(f"k must be at least 1, got {options.k}")
+        if options.category is not None and options.category not in self._category_range:
+            known = ", ".join(self.columns.categories[:20])
+            raise InvalidParameterError(f"unknown category {options.category!r}; this index has: {known}")
+        lo, hi = options.min_price, options.max_price
+        if (lo is not None and lo < 0) or (hi is not None and hi < 0):
+            raise InvalidParameterError("min_price and max_price must not be negative")
+        if lo is not None and hi is not None and lo > hi:
+            raise InvalidParameterError(f"min_price {lo} is greater than max_price {hi}")
+
+    def _explicit_mask(self, options: SearchOptions, exclude_row: int | None) -> np.ndarray | None:
+        """Boolean mask over vector ids for the price filter and an excluded product, or None."""
+        if options.min_price is None and options.max_price is None and exclude_row is None:
+            return None
+        cols = self.columns
+        allowed = np.ones(len(cols.price), dtype=bool)
+        if options.min_price is not None:
+            allowed &= cols.price >= options.min_price
+        if options.max_price is not None:
+            allowed &= cols.price <= options.max_price
+        if exclude_row is not None:
+            allowed[exclude_row] = False
+        by_vector: np.ndarray = allowed[cols.vector_product]
+        return by_vector
+
+    def _top_products(
+        self, query: np.ndarray, k: int, id_filter: IdFilter | None, effort_scale: float
+    ) -> list[ScoredProduct]:
+        """The k best products by their best-scoring vector. Searching k * m vectors (m = most vectors
+        any product owns) is exact: at most (k-1) * m vectors can outrank the k-th product's best."""
+        per_product = max(1, self.columns.max_vectors_per_product)
+        scores, ids = self.index.search(query, k * per_product, id_filter, effort_scale=effort_scale)
+        rows: list[int] = []
+        best: dict[int, float] = {}
+        for score, vid in zip(scores, ids, strict=True):
+            if vid < 0:
+                break
+            row = int(self.columns.vector_product[vid])
+            if row not in best:
+                best[row] = float(score)
+                rows.append(row)
+                if len(rows) == k:
+                    break
+        records = self.store.products_by_rows(rows)
+        return [ScoredProduct.of(records[row], best[row]) for row in rows]
+
+    def _vote(self, neighbours: list[ScoredProduct]) -> str:
+        if not neighbours:
+            return self.columns.categories[0]
+        top = neighbours[0].score or 0.0
+        weights: dict[str, float] = {}
+        for item in neighbours[:CATEGORY_VOTERS]:
+            weight = float(np.exp(((item.score or 0.0) - top) / CATEGORY_VOTE_TEMPERATURE))
+            weights[item.category] = weights.get(item.category, 0.0) + weight
+        return max(weights.items(), key=lambda kv: kv[1])[0]
+
+
+def _best_of(first: list[ScoredProduct], more: list[ScoredProduct], k: int) -> list[ScoredProduct]:
+    """The k highest-scoring distinct products of both lists, best first."""
+    by_sku: dict[str, ScoredProduct] = {}
+    for item in [*first, *more]:
+        if item.sku not in by_sku:
+            by_sku[item.sku] = item
+    return sorted(by_sku.values(), key=lambda item: -(item.score or 0.0))[:k]

@@ -1,0 +1,84 @@
+"""Photo or text -> one query vector. Finds the product in the photo first: around the localiser's box
+when there is one, else by the grid crop that best matches the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from snapbuy.crops import Box, box_framings, box_views, query_crops
+from snapbuy.embed.base import Embedder, input_side
+from snapbuy.errors import InvalidParameterError
+from snapbuy.search.framing import FramingSettings
+
+if TYPE_CHECKING:
+    from snapbuy.localiser import ProductLocaliser
+
+# Rows of L2-normalised vectors -> each row's cosine similarity to its nearest catalog vector.
+BestCatalogScores = Callable[[np.ndarray], np.ndarray]
+
+
+def mean_direction(vectors: np.ndarray) -> np.ndarray:
+    """The unit vector along the mean of unit vectors: their consensus, comparable by dot product."""
+    mean: np.ndarray = np.asarray(vectors, dtype=np.float32).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
+class QueryEncoder:
+    def __init__(
+        self,
+        embedder: Embedder,
+        best_catalog_scores: BestCatalogScores,
+        framing: FramingSettings | None = None,
+        localiser: ProductLocaliser | None = None,
+    ) -> None:
+        """`best_catalog_scores` judges candidate framings against the catalog; the encoder needs
+        nothing else of it."""
+        self.embedder = embedder
+        self.framing = framing or FramingSettings()
+        self.localiser = localiser
+        self._best_scores = best_catalog_scores
+        self._framings = box_framings(self.framing.box_margins, self.framing.box_shift)
+        # Views are shrunk to about twice the model's input side before its own preprocessing, which
+        # would otherwise cost more than the model itself.
+        side = input_side(embedder.identity.preprocessing)
+        self._view_side = 2 * side if side is not None else None
+
+    def encode_image(self, image: Image.Image) -> tuple[np.ndarray, Box | None]:
+        """The query vector of a photo, judged on the product's own pixels rather than the scene's:
+        with a localiser, the weighted mean direction of the framings of the product box it finds
+        (returned too); otherwise (or when it finds none), of the photo or the grid crop whose nearest
+        catalog vector is closest."""
+        if self.localiser is not None:
+            box = self.localiser.find(image)
+            if box is not None:
+                views = self.embedder.embed_images(
+                    box_views(image, box, self._framings, self.framing.mirror_views, self._view_side)
+                )
+                return self._weighted_framings(views), box
+        vectors = self.embedder.embed_images(query_crops(image, self.framing.crop_scales))
+        if len(vectors) == 1:
+            return np.asarray(vectors[0]), None
+        return np.asarray(vectors[int(np.argmax(self._best_scores(vectors)))]), None
+
+    def encode_text(self, text: str) -> np.ndarray:
+        if not text.strip():
+            raise InvalidParameterError("text query 'q' is empty")
+        return np.asarray(self.embedder.embed_texts([text])[0])
+
+    def _weighted_framings(self, views: np.ndarray) -> np.ndarray:
+        """One query from the views of every framing (then their mirror images, as box_views orders
+        them): each framing's mean direction, weighted by a softmax over how closely it matches its
+        nearest catalog vector, so the framings that show the product as the catalog does count most."""
+        count = len(self._framings)
+        per_framing = np.stack([mean_direction(views[i::count]) for i in range(count)])
+        temperature = self.framing.framing_temperature
+        if temperature == 0 or count == 1:
+            return mean_direction(per_framing)
+        closeness = self._best_scores(per_framing).astype(np.float64)
+        weights = np.exp((closeness - closeness.max()) / temperature)
+        return mean_direction(per_framing * weights[:, None].astype(np.float32))

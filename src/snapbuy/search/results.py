@@ -1,0 +1,60 @@
+"""What a search is asked (SearchOptions) and what it answers (SearchResult), in catalog terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from snapbuy.crops import Box
+from snapbuy.store import ProductRecord
+
+CATEGORY_SOURCES = ("request", "predicted", "product")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int = 4
+    category: str | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredProduct(ProductRecord):
+    """A catalog product as the store holds it, with its cosine similarity to the query."""
+
+    score: float | None = None
+
+    @classmethod
+    def of(cls, record: ProductRecord, score: float | None) -> ScoredProduct:
+        values = {f.name: getattr(record, f.name) for f in fields(ProductRecord)}
+        return cls(**values, score=score)
+
+
+@dataclass(frozen=True)
+class TierResult:
+    name: str
+    min_price: float | None
+    max_price: float | None
+    items: list[ScoredProduct]
+
+
+@dataclass(frozen=True)
+class CatalogAnswer:
+    """Matches and tier lists for one query vector, as the catalog searcher finds them."""
+
+    category: str
+    category_source: str  # one of CATEGORY_SOURCES
+    matches: list[ScoredProduct]
+    tiers: list[TierResult]
+
+
+@dataclass
+class SearchResult:
+    category: str
+    category_source: str  # one of CATEGORY_SOURCES
+    matches: list[ScoredProduct]
+    tiers: list[TierResult]
+    model: str
+    index_version: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    product_box: Box | None = None  # where the localiser found the product in the photo, if it did

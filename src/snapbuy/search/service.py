@@ -1,0 +1,111 @@
+"""The search façade the API, CLI, evaluation and benchmarks call: a query encoder (photo or text ->
+vector) and a catalog searcher (vector -> matches and tier lists) over one bundle version. Built by
+snapbuy.loading; it opens nothing itself."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PIL import Image
+
+from snapbuy.bundle import BundleVersion
+from snapbuy.embed.base import Embedder
+from snapbuy.errors import BundleError
+from snapbuy.search.catalog_searcher import CatalogSearcher
+from snapbuy.search.query_encoder import QueryEncoder
+from snapbuy.search.results import CatalogAnswer, SearchOptions, SearchResult
+from snapbuy.store import ProductRecord
+
+
+class SearchService:
+    def __init__(self, encoder: QueryEncoder, catalog: CatalogSearcher, bundle: BundleVersion) -> None:
+        bundle.check_model(encoder.embedder.identity)
+        if catalog.dim != encoder.embedder.dim:
+            raise BundleError(
+                f"index {bundle.path} is inconsistent: its vectors have dim {catalog.dim}, "
+                f"the model's {encoder.embedder.dim}"
+            )
+        self.encoder = encoder
+        self.catalog = catalog
+        self.bundle = bundle
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self.encoder.embedder
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.catalog.categories
+
+    def search_image(self, image: Image.Image, options: SearchOptions) -> SearchResult:
+        started = time.perf_counter()
+        query, box = self.encoder.encode_image(image)
+        result = self._timed(query, options, started)
+        result.product_box = box
+        return result
+
+    def search_text(self, text: str, options: SearchOptions) -> SearchResult:
+        started = time.perf_counter()
+        return self._timed(self.encoder.encode_text(text), options, started)
+
+    def similar(self, sku: str, options: SearchOptions) -> SearchResult:
+        """Lookalikes of a catalog product (its first image), the product itself left out."""
+        record = self.catalog.product(sku)
+        started = time.perf_counter()
+        query = self.catalog.first_vector_of(record)
+        source = "request"
+        if options.category is None:
+            options = SearchOptions(options.k, record.category, options.min_price, options.max_price)
+            source = "product"
+        result = self.search_vector(query, options, exclude_row=record.row, category_source=source)
+        result.timings_ms["total"] = _ms_since(started)
+        return result
+
+    def product(self, sku: str) -> ProductRecord:
+        return self.catalog.product(sku)
+
+    def search_vector(
+        self,
+        query: np.ndarray,
+        options: SearchOptions,
+        *,
+        exclude_row: int | None = None,
+        category_source: str | None = None,
+        effort_scale: float = 1.0,
+    ) -> SearchResult:
+        """Matches and tier lists for one L2-normalised query vector."""
+        started = time.perf_counter()
+        answer = self.catalog.search(
+            query,
+            options,
+            exclude_row=exclude_row,
+            category_source=category_source,
+            effort_scale=effort_scale,
+        )
+        return self._result(answer, {"search": _ms_since(started)})
+
+    def _result(self, answer: CatalogAnswer, timings_ms: dict[str, float]) -> SearchResult:
+        return SearchResult(
+            category=answer.category,
+            category_source=answer.category_source,
+            matches=answer.matches,
+            tiers=answer.tiers,
+            model=self.embedder.identity.spec,
+            index_version=self.bundle.manifest.version,
+            timings_ms=timings_ms,
+        )
+
+    def _timed(self, query: np.ndarray, options: SearchOptions, started: float) -> SearchResult:
+        embed_ms = _ms_since(started)
+        result = self.search_vector(query, options)
+        result.timings_ms["embed"] = embed_ms
+        result.timings_ms["total"] = _ms_since(started)
+        return result
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)

@@ -1,0 +1,71 @@
+"""Shared by the search tests: a deterministic fake model and a 240-product index built with it."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from snapbuy.bundle import open_current
+from snapbuy.indexing import IndexingOptions, build_index
+from snapbuy.loading import build_service
+from snapbuy.search import FramingSettings, SearchService
+from tests.fakes import DIM, HashEmbedder
+
+__all__ = ["DIM", "HashEmbedder"]
+CATEGORIES = ["watch", "sneaker", "mug", "lamp", "bag"]
+
+
+@pytest.fixture(scope="package")
+def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """240 products in 5 categories; every 7th product has a second image."""
+    folder = tmp_path_factory.mktemp("synthetic")
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(240):
+        links = []
+        for j in range(2 if i % 7 == 0 else 1):
+            name = f"p{i}-{j}.png"
+            Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).save(folder / name)
+            links.append(name)
+        rows.append(
+            {
+                "id": f"SKU{i:03d}",
+                "title": f"product {i}",
+                "price": f"{rng.uniform(50, 5000):.2f} NOK",
+                "category": CATEGORIES[i % len(CATEGORIES)],
+                "image_link": links[0],
+                "additional_image_link": ",".join(links[1:]),
+            }
+        )
+    catalog = folder / "catalog.csv"
+    with catalog.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    root = folder / "index"
+    build_index(catalog, root, HashEmbedder(), IndexingOptions(batch_size=64))
+    return root
+
+
+@pytest.fixture(scope="package")
+def service(synthetic_index: Path) -> Iterator[SearchService]:
+    service = build_service(open_current(synthetic_index), HashEmbedder())
+    yield service
+    service.close()
+
+
+def grid_service(
+    index: Path, embedder: HashEmbedder, framing: FramingSettings | None = None
+) -> SearchService:
+    """A search service without a localiser: the crop grid finds the product."""
+    return build_service(open_current(index), embedder, framing)
+
+
+def random_query(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)

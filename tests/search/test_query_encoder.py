@@ -1,0 +1,144 @@
+"""QueryEncoder: the localiser's box framed and weighted by catalog match, else the crop grid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from snapbuy.bundle import open_current
+from snapbuy.crops import (
+    DEFAULT_BOX_MARGINS,
+    DEFAULT_BOX_SHIFT,
+    box_framings,
+    box_views,
+    crop_with_edges,
+    query_crops,
+    square_around,
+)
+from snapbuy.embed.base import ModelIdentity
+from snapbuy.loading import build_service
+from snapbuy.search import FramingSettings, QueryEncoder, SearchOptions, SearchService
+from tests.fakes import DIM, HashEmbedder
+from tests.search.conftest import grid_service
+
+
+class FixedLocaliser:
+    """Finds the product at a fixed box, or nowhere."""
+
+    def __init__(self, box: tuple[int, int, int, int] | None) -> None:
+        self.box = box
+
+    def find(self, image: Image.Image) -> tuple[int, int, int, int] | None:
+        return self.box
+
+
+def localised(
+    index: Path, embedder: HashEmbedder, box: tuple[int, int, int, int] | None, **framing: Any
+) -> SearchService:
+    """A search service whose localiser always finds `box`, framing it as `framing` says."""
+    localiser: Any = FixedLocaliser(box)
+    return build_service(open_current(index), embedder, FramingSettings.of(**framing), localiser)
+
+
+def embed(service: SearchService, photo: Image.Image) -> np.ndarray:
+    return service.encoder.encode_image(photo)[0]
+
+
+def test_localiser_crops_replace_the_crop_grid(synthetic_index: Path) -> None:
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    embedder = HashEmbedder()
+    found = localised(synthetic_index, embedder, (10, 20, 60, 70), framing_temperature=0)
+    # Temperature 0: the unit mean of every framing's own unit mean (the square and its mirror image).
+    framings = box_framings(DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT)
+    views = embedder.embed_images(box_views(photo, (10, 20, 60, 70), framings, mirror=True))
+    assert len(views) == 2 * len(framings) == 2 * (len(DEFAULT_BOX_MARGINS) + 4)
+    pairs = views[: len(framings)] + views[len(framings) :]
+    pairs /= np.linalg.norm(pairs, axis=1, keepdims=True)
+    expected = pairs.mean(axis=0) / np.linalg.norm(pairs.mean(axis=0))
+    np.testing.assert_allclose(embed(found, photo), expected, rtol=1e-5, atol=1e-6)
+    assert found.search_image(photo, SearchOptions(k=3)).product_box == (10, 20, 60, 70)
+    # Nothing found: the crop grid decides, exactly as without a localiser.
+    found = localised(synthetic_index, embedder, None, framing_temperature=0)
+    grid = grid_service(synthetic_index, embedder)
+    np.testing.assert_array_equal(embed(found, photo), embed(grid, photo))
+    assert found.search_image(photo, SearchOptions(k=3)).product_box is None
+    found.close()
+    grid.close()
+
+
+def test_the_framing_that_matches_the_catalog_best_outweighs_the_others(synthetic_index: Path) -> None:
+    # The catalog image of SKU003 pasted into a noisy photo: the square of margin 1.0 around its box
+    # is exactly that image (a perfect match); the other framings show mostly noise.
+    product = np.asarray(Image.open(synthetic_index.parent / "p3-0.png").convert("RGB"))
+    pixels = np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    pixels[17:23, 17:23] = product
+    photo = Image.fromarray(pixels)
+    embedder = HashEmbedder()
+    catalog_vector = embedder.embed_images([Image.fromarray(product)])[0]
+    framing = {"box_margins": (1.0, 1.6, 1.9), "mirror_views": False}
+    weighted = localised(synthetic_index, embedder, (17, 17, 23, 23), **framing)
+    plain = localised(synthetic_index, embedder, (17, 17, 23, 23), framing_temperature=0, **framing)
+    assert float(embed(weighted, photo) @ catalog_vector) > 0.99
+    assert weighted.search_image(photo, SearchOptions(k=1)).matches[0].sku == "SKU003"
+    # Weighed alike, the noisy framings pull the query well away from the product.
+    assert float(embed(plain, photo) @ catalog_vector) < 0.6
+    weighted.close()
+    plain.close()
+
+
+def test_one_margin_without_shifts_or_mirror_embeds_the_one_square(synthetic_index: Path) -> None:
+    photo = Image.fromarray(np.random.default_rng(4).integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    embedder = HashEmbedder()
+    single = localised(
+        synthetic_index, embedder, (5, 5, 45, 65), box_margins=(1.1,), mirror_views=False, box_shift=0
+    )
+    np.testing.assert_allclose(
+        embed(single, photo),
+        embedder.embed_images([crop_with_edges(photo, square_around((5, 5, 45, 65), 1.1))])[0],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    single.close()
+
+
+class SizeRecordingEmbedder(HashEmbedder):
+    """A model with a 12-pixel input that notes the size of every image it is given."""
+
+    identity = ModelIdentity("fake:hash", "fake", "hash", DIM, {"image_size": [12, 12]})
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, int]] = []
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        self.sizes += [image.size for image in images]
+        return super().embed_images(images)
+
+
+def test_views_reach_the_model_shrunk_to_about_twice_its_input_side(synthetic_index: Path) -> None:
+    photo = Image.fromarray(np.random.default_rng(6).integers(0, 256, (400, 300, 3), dtype=np.uint8))
+    embedder = SizeRecordingEmbedder()
+    service = localised(synthetic_index, embedder, (50, 60, 250, 300))
+    embed(service, photo)
+    assert len(embedder.sizes) == 2 * (len(DEFAULT_BOX_MARGINS) + 4)
+    assert all(24 <= width < 48 and width == height for width, height in embedder.sizes)
+    service.close()
+
+
+def test_the_encoder_needs_only_a_best_score_callable() -> None:
+    # No index at all: the grid crop whose best catalog score is highest becomes the query.
+    embedder = HashEmbedder()
+    photo = Image.fromarray(np.random.default_rng(8).integers(0, 256, (60, 40, 3), dtype=np.uint8))
+    candidates = embedder.embed_images(query_crops(photo, (0.5,)))
+    favourite = 2
+    encoder = QueryEncoder(
+        embedder,
+        lambda rows: np.array([1.0 if np.allclose(r, candidates[favourite]) else 0.0 for r in rows]),
+        FramingSettings.of(crop_scales=(0.5,)),
+    )
+    vector, box = encoder.encode_image(photo)
+    np.testing.assert_array_equal(vector, candidates[favourite])
+    assert box is None

@@ -1,0 +1,60 @@
+"""SearchService: photo, text and product queries through the encoder and the catalog searcher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from snapbuy.errors import InvalidParameterError, ModelMismatchError, NotFoundError
+from snapbuy.search import SearchOptions, SearchService
+from tests.search.conftest import CATEGORIES, grid_service
+from tests.search.test_catalog_searcher import assert_equal_to_brute_force
+
+
+def test_catalog_image_finds_itself_first(service: SearchService, synthetic_index: Path) -> None:
+    image = Image.open(synthetic_index.parent / "p3-0.png").convert("RGB")
+    result = service.search_image(image, SearchOptions(k=3))
+    assert result.matches[0].sku == "SKU003"
+    assert result.matches[0].score == pytest.approx(1.0, abs=1e-5)
+    assert result.category == CATEGORIES[3]  # SKU003's own category wins the vote
+    assert {"embed", "search", "total"} <= set(result.timings_ms)
+
+
+def test_similar_leaves_the_product_out(service: SearchService) -> None:
+    options = SearchOptions(k=5)
+    result = service.similar("SKU007", options)
+    record = service.product("SKU007")
+    assert result.category == record.category and result.category_source == "product"
+    every = [i.sku for i in result.matches] + [i.sku for t in result.tiers for i in t.items]
+    assert "SKU007" not in every
+    query = service.catalog.first_vector_of(record)
+    expected_options = SearchOptions(k=5, category=record.category)
+    assert_equal_to_brute_force(service, result, query, expected_options, exclude=record.row)
+
+
+def test_unknown_sku_is_not_found(service: SearchService) -> None:
+    with pytest.raises(NotFoundError):
+        service.product("NOPE")
+    with pytest.raises(NotFoundError):
+        service.similar("NOPE", SearchOptions())
+
+
+def test_text_search_uses_the_text_tower(service: SearchService) -> None:
+    result = service.search_text("red watch", SearchOptions(k=2))
+    assert len(result.matches) == 2
+    with pytest.raises(InvalidParameterError):
+        service.search_text("   ", SearchOptions())
+
+
+def test_an_index_is_refused_by_another_model(synthetic_index: Path, tiny_embedder: object) -> None:
+    with pytest.raises(ModelMismatchError, match="was built with model 'fake:hash'"):
+        grid_service(synthetic_index, tiny_embedder)  # type: ignore[arg-type]
+
+
+def test_similar_with_a_requested_category_says_so(service: SearchService) -> None:
+    other = next(c for c in CATEGORIES if c != service.product("SKU007").category)
+    result = service.similar("SKU007", SearchOptions(k=3, category=other))
+    assert (result.category, result.category_source) == (other, "request")
+    assert all(i.category == other for i in result.matches)
