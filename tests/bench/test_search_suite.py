@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from snapbuy.bench.search_answers import answer_of
+from snapbuy.bench.search_report import floor_lines
 from snapbuy.bench.search_suite import (
     SearchBenchSettings,
-    answer_of,
-    floor_lines,
     run_search_suite,
     search_benchmark,
     stratified_queries,

@@ -8,17 +8,24 @@ against exact flat search: recall@k of the matches and of each tier list, and la
 
 from __future__ import annotations
 
-import multiprocessing
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snapbuy.bench.plots import xy_chart
 from snapbuy.bench.report import machine, write_results
+from snapbuy.bench.search_answers import Answer, run_queries, vectors_only_service
+from snapbuy.bench.search_memory import ram_per_sku, rows_on_disk_bytes
+from snapbuy.bench.search_report import (
+    WARM_UP_QUERIES,
+    IndexFigures,
+    K,
+    markdown,
+    write_plots,
+)
 from snapbuy.bench.synthetic_bundle import (
     BuiltBundle,
     VectorsOnlyEmbedder,
@@ -26,64 +33,10 @@ from snapbuy.bench.synthetic_bundle import (
     write_synthetic_bundle,
 )
 from snapbuy.bench.vectors import SyntheticCatalog, synthetic_catalog, synthetic_queries
-from snapbuy.bundle import BundleVersion, open_current
 from snapbuy.index import ApproximateIndex, IndexChoice, choose_index
-from snapbuy.index.exact_rows import EXACT_ROWS_FILE
-from snapbuy.loading import build_service
-from snapbuy.search import FramingSettings, SearchOptions, SearchService
+from snapbuy.search import SearchService
 
-K = 10
 EFFORT_SWEEP = (0.25, 0.5, 2.0)  # multiples of an index's own effort, for the recall/latency curve
-MEMORY_PROBE_QUERIES = 200
-WARM_UP_QUERIES = 200
-
-
-@dataclass(frozen=True)
-class Answer:
-    category: str
-    matches: tuple[str, ...]
-    tiers: dict[str, tuple[str, ...]]
-
-
-@dataclass
-class IndexFigures:
-    name: str
-    kind: str
-    factory: str
-    reason: str
-    index_build_seconds: float
-    bundle_build_seconds: float
-    ram_bytes_per_sku: float
-    cached_rows_bytes_per_sku: float  # float16 re-rank rows read from disk through the page cache
-    disk_bytes_per_sku: float
-    latency_ms: dict[str, float]  # p50, p90, p99: medians over repeats
-    recall: dict[str, float]
-    speedup_vs_flat: float = 1.0
-    sweep: list[dict[str, float]] = field(default_factory=list)
-
-    @property
-    def ram_with_cached_rows(self) -> float:
-        return self.ram_bytes_per_sku + self.cached_rows_bytes_per_sku
-
-    def row(self) -> str:
-        r, lat = self.recall, self.latency_ms
-        tiers = " / ".join(f"{r[f'tier_{t}']:.3f}" for t in ("budget", "mid", "premium"))
-        return (
-            f"| {self.name} | `{self.factory}` | {lat['p50']:.2f} | {lat['p99']:.2f} "
-            f"| {self.speedup_vs_flat:.1f}x | {r['matches']:.3f} | {tiers} | {r['worst_list_mean']:.3f} "
-            f"| {r['small_category_worst_list_mean']:.3f} | {r['category_agreement']:.3f} "
-            f"| {self.ram_bytes_per_sku:,.0f} | {self.ram_with_cached_rows:,.0f} "
-            f"| {self.disk_bytes_per_sku:,.0f} "
-            f"| {self.index_build_seconds:.1f} |"
-        )
-
-
-TABLE_HEADER = (
-    "| index | factory | p50 ms | p99 ms | vs flat | matches R@10 | tiers R@10 budget / mid / premium "
-    "| worst tier list (mean) | 1 % category, worst list | same category as flat | RAM B/SKU (process) "
-    "| RAM B/SKU with re-rank rows cached | disk B/SKU | index build s |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-)
 
 
 def default_contenders(size: int, dim: int, quick: bool) -> dict[str, IndexChoice]:
@@ -95,31 +48,8 @@ def default_contenders(size: int, dim: int, quick: bool) -> dict[str, IndexChoic
     return contenders
 
 
-def answer_of(
-    service: SearchService, query: np.ndarray, options: SearchOptions, effort_scale: float = 1.0
-) -> Answer:
-    result = service.search_vector(query, options, effort_scale=effort_scale)
-    return Answer(
-        result.category,
-        tuple(item.sku for item in result.matches),
-        {tier.name: tuple(item.sku for item in tier.items) for tier in result.tiers},
-    )
-
-
 def _recall(found: tuple[str, ...], truth: tuple[str, ...]) -> float:
     return len(set(found) & set(truth)) / len(truth) if truth else 1.0
-
-
-def _run_queries(
-    service: SearchService, queries: np.ndarray, effort_scale: float = 1.0
-) -> tuple[list[Answer], list[float]]:
-    options = SearchOptions(k=K)
-    answers, latencies = [], []
-    for query in queries:
-        started = time.perf_counter()
-        answers.append(answer_of(service, query, options, effort_scale))
-        latencies.append((time.perf_counter() - started) * 1000)
-    return answers, latencies
 
 
 def _recall_figures(answers: list[Answer], truth: list[Answer], small: np.ndarray) -> dict[str, float]:
@@ -153,43 +83,6 @@ def _latency_figures(runs: list[list[float]]) -> dict[str, float]:
     }
 
 
-def _resident_growth(root: str, queries: np.ndarray, seed: int) -> int:
-    """In a fresh process: resident memory added by opening the index and answering queries."""
-    baseline = _vm_rss()
-    bundle = open_current(Path(root))
-    service = _vectors_only_service(bundle, VectorsOnlyEmbedder(bench_model(queries.shape[1], seed)))
-    _run_queries(service, queries)
-    grown = _vm_rss() - baseline
-    service.close()
-    return grown
-
-
-def _vectors_only_service(bundle: BundleVersion, model: VectorsOnlyEmbedder) -> SearchService:
-    """Search over stored vectors only: queries are vectors, so no photo framing."""
-    return build_service(bundle, model, FramingSettings(crop_scales=()))
-
-
-def _rows_on_disk_bytes(built: BuiltBundle) -> int:
-    """Size of re-rank rows read from disk per query (0 when they are loaded into RAM: already counted)."""
-    rows = built.bundle.path / EXACT_ROWS_FILE
-    on_disk = built.bundle.manifest.index.get("params", {}).get("rerank_rows") == "disk"
-    return rows.stat().st_size if on_disk and rows.is_file() else 0
-
-
-def _vm_rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-def _ram_per_sku(root: Path, queries: np.ndarray, seed: int, size: int) -> float:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(1) as pool:
-        grown = pool.apply(_resident_growth, (str(root), queries[:MEMORY_PROBE_QUERIES], seed))
-    return round(grown / size, 1)
-
-
 def run_search_suite(
     catalog: SyntheticCatalog,
     queries: np.ndarray,
@@ -210,7 +103,7 @@ def run_search_suite(
         for name, choice in contenders.items()
     }
     model = VectorsOnlyEmbedder(bench_model(catalog.vectors.shape[1], seed))
-    services = {name: _vectors_only_service(b.bundle, model) for name, b in built.items()}
+    services = {name: vectors_only_service(b.bundle, model) for name, b in built.items()}
     try:
         runs: dict[str, list[list[float]]] = {name: [] for name in services}
         answers: dict[str, list[Answer]] = {}
@@ -220,10 +113,10 @@ def run_search_suite(
             catalog, np.random.default_rng(seed + 7).integers(0, catalog.size, WARM_UP_QUERIES), seed=seed + 8
         )
         for service in services.values():
-            _run_queries(service, warm_up)
+            run_queries(service, warm_up)
         for _ in range(repeats):  # interleaved, so machine noise hits every index alike
             for name, service in services.items():
-                got, latencies = _run_queries(service, queries)
+                got, latencies = run_queries(service, queries)
                 answers.setdefault(name, got)
                 runs[name].append(latencies)
         truth = answers[next(iter(services))]
@@ -238,8 +131,8 @@ def run_search_suite(
                     reason=choice.reason,
                     index_build_seconds=round(b.index_seconds, 2),
                     bundle_build_seconds=round(b.total_seconds, 2),
-                    ram_bytes_per_sku=_ram_per_sku(workdir / name, queries, seed, catalog.size),
-                    cached_rows_bytes_per_sku=round(_rows_on_disk_bytes(b) / catalog.size, 1),
+                    ram_bytes_per_sku=ram_per_sku(workdir / name, queries, seed, catalog.size),
+                    cached_rows_bytes_per_sku=round(rows_on_disk_bytes(b) / catalog.size, 1),
                     disk_bytes_per_sku=round(b.disk_bytes / catalog.size, 1),
                     latency_ms=_latency_figures(runs[name]),
                     recall=_recall_figures(answers[name], truth, small),
@@ -268,7 +161,7 @@ def _effort_sweep(
         return []
     points = []
     for multiple in multiples:
-        got, latencies = _run_queries(service, queries, effort_scale=multiple)
+        got, latencies = run_queries(service, queries, effort_scale=multiple)
         recall = _recall_figures(got, truth, small)
         points.append(
             {
@@ -337,100 +230,14 @@ def search_benchmark(
         "generate_seconds": round(generate_seconds, 2),
         "indexes": [asdict(r) for r in results],
     }
-    text = markdown(settings, results, generate_seconds)
+    text = markdown(
+        results,
+        generate_seconds,
+        size=settings.size,
+        queries=settings.queries,
+        repeats=settings.repeats,
+        spectrum=settings.spectrum,
+    )
     paths = write_results(settings.out_dir, "search", payload, text)
     plots = write_plots(paths[0].with_suffix(""), results)
     return paths, results, plots
-
-
-def write_plots(stem: Path, results: list[IndexFigures]) -> list[Path]:
-    curve = {
-        r.name: [(p["p50_ms"], p["worst_list_mean"]) for p in r.sweep]
-        + [(r.latency_ms["p50"], r.recall["worst_list_mean"])]
-        for r in results
-    }
-    percentiles = {r.name: [(float(q), r.latency_ms[f"p{q}"]) for q in (50, 90, 99)] for r in results}
-    return [
-        xy_chart(
-            stem.with_name(stem.name + "-recall-vs-latency.png"),
-            "Full answer: worst tier list recall@10 (mean) against median latency, per index type",
-            "median latency per full answer, ms (log)",
-            "recall@10",
-            curve,
-            log_x=True,
-        ),
-        xy_chart(
-            stem.with_name(stem.name + "-latency-percentiles.png"),
-            "Full-answer latency percentiles per index type",
-            "percentile",
-            "ms (log)",
-            percentiles,
-            log_y=True,
-        ),
-    ]
-
-
-FLOORS_AT_1M = (
-    "p50 <= 10 ms, p99 <= 30 ms, recall@10 >= 0.95 (matches, every tier list), >= 20x flat, "
-    "<= 1.2 KB RAM/SKU, build <= 15 min"
-)
-
-
-def floor_lines(figures: IndexFigures) -> list[str]:
-    r = figures.recall
-    tier_lists = [value for key, value in r.items() if key.startswith("tier_")]
-    checks = [
-        ("p50 <= 10 ms", figures.latency_ms["p50"] <= 10, f"{figures.latency_ms['p50']:.2f} ms"),
-        ("p99 <= 30 ms", figures.latency_ms["p99"] <= 30, f"{figures.latency_ms['p99']:.2f} ms"),
-        ("matches recall@10 >= 0.95", r["matches"] >= 0.95, f"{r['matches']:.3f}"),
-        ("every tier list recall@10 >= 0.95", min(tier_lists) >= 0.95, f"lowest tier {min(tier_lists):.3f}"),
-        (
-            "1 % category tier lists >= 0.95",
-            r["small_category_worst_list_mean"] >= 0.95,
-            f"{r['small_category_worst_list_mean']:.3f} (worst list per query)",
-        ),
-        (">= 20x faster than flat", figures.speedup_vs_flat >= 20, f"{figures.speedup_vs_flat:.1f}x"),
-        (
-            "<= 1.2 KB RAM per SKU (process)",
-            figures.ram_bytes_per_sku <= 1200,
-            f"{figures.ram_bytes_per_sku:,.0f} B",
-        ),
-        (
-            "<= 1.2 KB RAM per SKU, re-rank rows held in the page cache too",
-            figures.ram_with_cached_rows <= 1200,
-            f"{figures.ram_with_cached_rows:,.0f} B",
-        ),
-        ("build <= 15 min", figures.bundle_build_seconds <= 900, f"{figures.bundle_build_seconds:.0f} s"),
-    ]
-    return [f"- {'met' if ok else 'MISSED'}: {name} ({value})" for name, ok, value in checks]
-
-
-def markdown(settings: SearchBenchSettings, results: list[IndexFigures], generate_seconds: float) -> str:
-    lines = [
-        f"# snapbuy bench: search ({settings.size:,} SKUs, {settings.queries} queries one at a time, "
-        f"{settings.repeats} interleaved repeats)",
-        "",
-        f"Synthetic CLIP-like 512-d vectors ({settings.spectrum} spectrum, "
-        f"generated in {generate_seconds:.1f} s),"
-        " 20 categories (one with 1 % of the SKUs), 3 price tiers each. A full answer is SearchService's:"
-        f" category vote, top-{K} matches and top-{K} of every tier of the category, records from SQLite."
-        " Recall is against exact flat search in the same run; `vs flat` is the ratio of median latencies;"
-        " RAM (process) is the resident memory a fresh process gains by opening the index and answering"
-        f" {MEMORY_PROBE_QUERIES} queries; approximate indexes also read float16 re-rank rows from disk"
-        " through the OS page cache, counted in the next column as if all were cached; disk counts every"
-        f" file of the bundle. Each index answers {WARM_UP_QUERIES} other queries before timing starts.",
-        "",
-        TABLE_HEADER,
-        *(r.row() for r in results),
-        "",
-        "Why each index type was chosen:",
-        *(f"- {r.name}: {r.reason}" for r in results),
-    ]
-    default = next((r for r in results if r.name == "auto"), None)
-    if default is not None:
-        lines += [
-            "",
-            f"Issue floors ({FLOORS_AT_1M}; stated for 1M SKUs), for `auto` at this size:",
-            *floor_lines(default),
-        ]
-    return "\n".join(lines) + "\n"
