@@ -1,4 +1,5 @@
-"""The on-disk index bundle (DESIGN.md, "Index bundle"): atomic publish, CURRENT, manifest, model check."""
+"""The on-disk index bundle (docs/indexing.md, "Bundles, versions and publishing"): atomic publish,
+CURRENT, manifest, model check."""
 
 from __future__ import annotations
 

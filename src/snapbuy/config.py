@@ -17,49 +17,100 @@ SPEED_MODEL_SPEC = "ViT-B-32:random"
 
 
 class Settings(BaseSettings):
+    """Every setting is read from the environment variable SNAPBUY_<NAME>; docs/configuration.md shows
+    them all, rendered from the descriptions below by snapbuy.config_docs."""
+
     model_config = SettingsConfigDict(env_prefix="SNAPBUY_", extra="ignore")
 
-    # Model spec ARCH[:WEIGHTS]; None means "the model recorded in the index bundle".
-    model: str | None = None
-    models_dir: Path = Path("models")
-    # Fetching a missing pretrained tag from the hub is opt-in: a server should not reach out to the
-    # internet at start-up, and offline the hub client spends ~25 s retrying before it fails.
-    allow_download: bool = False
-    index: Path = Path("indexes/sample")
-    device: str = "cpu"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
-    # Decompression-bomb guard: more declared pixels than this is refused before decoding.
-    max_image_pixels: int = Field(default=40_000_000, gt=0)
-    default_k: int = Field(default=4, ge=1)
-    max_k: int = Field(default=100, ge=1)
-    batch_size: int = Field(default=32, ge=1)
-    # Index type for `snapbuy index`: auto | flat | ivf | ivfpq | hnsw | a faiss factory string.
-    index_type: str = "auto"
-    # RAM the index may use, e.g. "2GB"; auto picks the best index type that fits. None = no limit.
-    index_memory_budget: str | None = None
-    # Synthetic shopper-photo views per catalog image that `snapbuy index` folds into the image's
-    # vector (catalog_views.py): closer to what queries look like, at (1 + views) times the embedding
-    # work of indexing. 0 = off.
-    catalog_views: int = Field(default=0, ge=0)
-    # Threads for image decoding during indexing.
-    decode_workers: int = Field(default=2, ge=1)
-    # Square crops (fractions of the photo's shorter side) tried to find the product in a busy photo;
-    # [] embeds the photo alone (fastest). JSON in the environment, e.g. SNAPBUY_CROP_SCALES='[1.0, 0.6]'.
-    crop_scales: list[float] = Field(default_factory=lambda: list(DEFAULT_CROP_SCALES))
-    # Use the product localiser trained with the model (NAME.localiser.pt next to its checkpoint) to
-    # find the product in a photo instead of the crop grid. False keeps the crop grid.
-    localise: bool = True
-    # With the localiser: squares of these margins (times the found box's longer side), and four of
-    # margin 1.1 moved by box_shift of that side (0: none), each with its mirror image when
-    # mirror_views is on, are embedded and averaged, each square weighted by a softmax at
-    # framing_temperature over its best catalog match (0: all alike). [1.1] with box_shift 0 and no
-    # mirror views is fastest.
-    box_margins: list[PositiveFloat] = Field(default_factory=lambda: list(DEFAULT_BOX_MARGINS), min_length=1)
-    box_shift: float = Field(default=DEFAULT_BOX_SHIFT, ge=0)
-    framing_temperature: float = Field(default=FRAMING_TEMPERATURE, ge=0)
-    mirror_views: bool = True
+    model: str | None = Field(
+        default=None,
+        description="Model spec ARCH[:WEIGHTS]. Unset: the model recorded in the index bundle "
+        f"(`snapbuy index` then uses the product default {DEFAULT_MODEL_SPEC}).",
+    )
+    models_dir: Path = Field(
+        default=Path("models"),
+        description="Folder where model weights are looked up (and cached when downloading is allowed).",
+    )
+    # Opt-in: a server should not reach out to the internet at start-up, and offline the hub client
+    # spends about 25 s retrying before it fails.
+    allow_download: bool = Field(
+        default=False,
+        description="Fetch a missing pretrained tag's weights from the Hugging Face Hub into "
+        "SNAPBUY_MODELS_DIR. Off: a missing file is an error naming the file to place.",
+    )
+    index: Path = Field(
+        default=Path("indexes/sample"),
+        description="Index bundle that `uvicorn --factory snapbuy.api:create_app` serves "
+        "(the CLI takes --index instead).",
+    )
+    device: str = Field(
+        default="cpu",
+        description="cpu or cuda: where the model and the similarity search run. "
+        "cuda when torch sees no GPU is an error.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `snapbuy serve` and `snapbuy demo` bind.")
+    port: int = Field(default=8000, description="Port `snapbuy serve` and `snapbuy demo` listen on.")
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest photo upload in bytes; a larger one is refused with 413 before it is read.",
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        gt=0,
+        description="Decompression-bomb guard: an image declaring more pixels is refused before decoding.",
+    )
+    default_k: int = Field(default=4, ge=1, description="Results per list when a request gives no k.")
+    max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for (else 422).")
+    batch_size: int = Field(default=32, ge=1, description="Images per model call when indexing or embedding.")
+    index_type: str = Field(
+        default="auto",
+        description="Index type for `snapbuy index`: auto, flat, ivf, ivfpq, hnsw or a faiss factory string.",
+    )
+    index_memory_budget: str | None = Field(
+        default=None,
+        description='RAM the index may use, e.g. "2GB"; auto picks the best index type that fits. '
+        "Unset: about 1.2 KB per vector.",
+    )
+    catalog_views: int = Field(
+        default=0,
+        ge=0,
+        description="Synthetic shopper-photo views of each catalog image that `snapbuy index` folds into "
+        "its vector (catalog_views.py), at (1 + views) times the embedding work of indexing. 0: off.",
+    )
+    decode_workers: int = Field(default=2, ge=1, description="Threads decoding images while indexing.")
+    crop_scales: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_CROP_SCALES),
+        description="Square crops (fractions of the photo's shorter side) tried to find the product in a "
+        "busy photo when there is no localiser; [] embeds the photo alone (fastest). JSON in the "
+        "environment, e.g. '[1.0, 0.6]'.",
+    )
+    localise: bool = Field(
+        default=True,
+        description="Use the product localiser trained with the model (NAME.localiser.pt next to its "
+        "checkpoint) to find the product in a photo; false keeps the crop grid.",
+    )
+    box_margins: list[PositiveFloat] = Field(
+        default_factory=lambda: list(DEFAULT_BOX_MARGINS),
+        min_length=1,
+        description="With the localiser: squares of these margins (times the found box's longer side) are "
+        "embedded and averaged. [1.1] with SNAPBUY_BOX_SHIFT=0 and SNAPBUY_MIRROR_VIEWS=false is fastest.",
+    )
+    box_shift: float = Field(
+        default=DEFAULT_BOX_SHIFT,
+        ge=0,
+        description="Four more squares of margin 1.1 moved left, right, up and down by this share of the "
+        "box's longer side. 0: none.",
+    )
+    framing_temperature: float = Field(
+        default=FRAMING_TEMPERATURE,
+        ge=0,
+        description="Each square weighs in by a softmax at this temperature over its best catalog match. "
+        "0: all alike (a plain mean).",
+    )
+    mirror_views: bool = Field(
+        default=True, description="Embed each square's mirror image too (with the localiser)."
+    )
 
 
 @lru_cache(maxsize=1)

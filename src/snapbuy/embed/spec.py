@@ -1,4 +1,4 @@
-"""Model spec `ARCH[:WEIGHTS]` parsing (see DESIGN.md, "Model spec")."""
+"""Model spec `ARCH[:WEIGHTS]` parsing (docs/models-and-training.md, "Model specs")."""
 
 from __future__ import annotations
 
