@@ -20,13 +20,12 @@ CROP_MARGIN = 1.1
 # CROP_MARGIN moved by DEFAULT_BOX_SHIFT of the box's longer side left, right, up and down; each also
 # mirrored. The localiser's box is often a little tight, loose or off-centre, and one of these frames
 # the product as the catalog does. Each framing weighs in by how closely it matches its nearest catalog
-# product (search.py, FRAMING_TEMPERATURE). A demo model and its localiser on the demo's 1,000 photos,
-# against the plain mean of margins 1.0, 1.1 and 1.25: item-group recall@1 0.760 -> 0.784, SKU
-# recall@10 0.960 -> 0.965, category accuracy 0.941 -> 0.952. Shifts of 0.15 were worse than none.
+# product (search.query_encoder, FRAMING_TEMPERATURE). Chosen over a plain mean of fewer margins, and
+# over larger shifts, by measurement (docs/experiments/2026-11-30-localiser.md#weighted-framings).
 DEFAULT_BOX_MARGINS: tuple[float, ...] = (0.85, 1.0, CROP_MARGIN, 1.25, 1.4, 1.6, 1.9)
 DEFAULT_BOX_SHIFT = 0.1
 # Softmax temperature over the framings' nearest-product scores (cosine similarities); 0 weighs them all
-# alike. 0.02-0.05 measured within a point of each other.
+# alike. Not sensitive near this value (docs/experiments/2026-11-30-localiser.md#framing-temperature).
 FRAMING_TEMPERATURE = 0.03
 # (margin, shift_x, shift_y): a square of `margin` times a box's longer side, its centre moved by
 # shift_x and shift_y times that side.

@@ -42,10 +42,9 @@ BOX_UNIT = 64.0
 MIN_SCORE = 0.1
 # The second look: a square this many times the first box's longer side, centred on it.
 REFINE_MARGIN = 1.4
-# The first look names this many places; the second look picks the one that is a product. Against the
-# first look's best place alone, three localisers trained for 2 minutes found 0 to 2 points more of the
-# demo's products (400 photos: 0.875 -> 0.875, 0.883 -> 0.888, 0.870 -> 0.892): the best place is
-# rarely a decoy, but when it is, this rescues the photo.
+# The first look names this many places; the second look picks the one that is a product. The best
+# place is rarely a decoy, but when it is, this rescues the photo
+# (docs/experiments/2026-11-30-localiser.md#three-candidates).
 CANDIDATES = 3
 MAP_CHANNELS = 5  # centre logit, then box edges x0, y0, x1, y1
 FloatBox = tuple[float, float, float, float]

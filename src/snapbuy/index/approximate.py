@@ -101,7 +101,8 @@ class ApproximateIndex(VectorIndex):
         )
         if ivf is not None:
             # Queries come one at a time: split each query's list scan over the cores rather than
-            # parallelising over queries (faiss's default), ~25 % lower latency at 1M on 2 cores.
+            # parallelising over queries (faiss's default), which answers sooner
+            # (docs/experiments/2026-11-23-search-at-scale.md#ivf-parallel-mode).
             ivf.parallel_mode = 1
 
     @classmethod

@@ -16,11 +16,13 @@ NAMED_TYPES = ("auto", "flat", "ivf", "ivfpq", "hnsw")
 FLAT_MAX_VECTORS = 50_000
 # RAM per vector that `auto` aims for when no budget is given: index, re-rank rows and metadata.
 DEFAULT_RAM_BYTES_PER_VECTOR = 1200
-# Per-product filter columns and bookkeeping held in RAM next to the index (bytes, measured ~30).
+# Per-product filter columns and bookkeeping held in RAM next to the index, in bytes, with headroom over
+# the measured figure (docs/experiments/2026-11-23-search-at-scale.md#metadata-bytes).
 METADATA_BYTES_PER_VECTOR = 40
 HNSW_LINKS = 32
-# PQ codes rank candidates more coarsely than SQ8: k * 32 of them are re-ranked (cheap from RAM);
-# at 1M SKUs k * 16 left the tier lists at 0.956 recall, k * 32 at 0.985 (bench search).
+# PQ codes rank candidates more coarsely than SQ8, so k * 32 of them are re-ranked (cheap from RAM):
+# k * 16 left the tier lists short of their recall floor
+# (docs/experiments/2026-11-23-search-at-scale.md#pq-re-rank-depth).
 PQ_RERANK_FACTOR = 32
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
