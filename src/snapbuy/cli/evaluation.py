@@ -1,0 +1,118 @@
+"""`snapbuy eval` and `snapbuy bench`: retrieval quality and benchmarks."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from snapbuy.cli.common import (
+    IndexOpt,
+    ModelOpt,
+    ProgressPrinter,
+    print_results,
+    reports_errors,
+    settings_with,
+)
+from snapbuy.config import SPEED_MODEL_SPEC
+
+
+@reports_errors
+def eval_command(
+    queries: Annotated[Path, typer.Argument(help="queries.csv: image,sku,item_group_id,category[,families]")],
+    index: IndexOpt,
+    out: Annotated[Path, typer.Option("--out", help="folder for the JSON and Markdown reports")] = Path(
+        "bench-results"
+    ),
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="evaluate only the first N photos")
+    ] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Retrieval quality on shopper photos with known answers: recall@1/@10, category accuracy, tiers."""
+    from snapbuy.evaluation import evaluate, write_report
+    from snapbuy.loading import open_service
+
+    service = open_service(index, settings_with(), model)
+    report = evaluate(service, queries, limit=limit, progress=ProgressPrinter("evaluating"))
+    json_path, md_path = write_report(report, out, "eval")
+    typer.echo(report.to_markdown())
+    typer.echo(f"wrote {json_path} and {md_path}")
+
+
+BENCH_SUITES = ("search", "embed", "api", "quality", "gpu")
+
+
+@reports_errors
+def bench_command(
+    suite: Annotated[
+        str, typer.Argument(help="benchmark suite: search, embed, api, quality or gpu")
+    ] = "search",
+    quick: Annotated[bool, typer.Option("--quick", help="100k SKUs instead of 1M: a few minutes")] = False,
+    size: Annotated[int | None, typer.Option("--size", min=60, help="SKUs (overrides --quick)")] = None,
+    queries: Annotated[int, typer.Option("--queries", min=5, help="queries, one at a time")] = 300,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="interleaved timing runs")] = 2,
+    index_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--index-type",
+            help="search suite: an index type to compare with flat, repeatable (default: auto, ivf, hnsw)",
+        ),
+    ] = None,
+    spectrum: Annotated[
+        str, typer.Option("--spectrum", help="synthetic vectors: decaying (CLIP-like) or flat (stress)")
+    ] = "decaying",
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help=f"embed and api suites: model spec (default {SPEED_MODEL_SPEC})"),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="gpu suite: queries per batch")] = 1024,
+    batches: Annotated[int, typer.Option("--batches", min=1, help="gpu suite: timed batches")] = 20,
+    out: Annotated[Path, typer.Option("--out", help="folder for the JSON, Markdown and PNG results")] = Path(
+        "bench-results"
+    ),
+) -> None:
+    """Benchmarks, every comparison measured side by side in one run. Results go to OUT/<suite>-<time>."""
+    from snapbuy.errors import InvalidParameterError
+
+    if suite not in BENCH_SUITES:
+        raise InvalidParameterError(f"unknown bench suite {suite!r}; available: {', '.join(BENCH_SUITES)}")
+    n = size or (100_000 if quick else 1_000_000)
+    if suite == "gpu":
+        from snapbuy.bench.gpu_suite import gpu_benchmark
+
+        (json_path, md_path), _, _ = gpu_benchmark(n, batch, batches, out)
+        print_results(json_path, md_path)
+        return
+    if suite in ("embed", "api", "quality"):
+        from snapbuy.bench import suites
+
+        runtime = settings_with()
+        if suite == "embed":
+            json_path, md_path = suites.run_embed_suite(runtime, model, quick, out)
+        elif suite == "api":
+            json_path, md_path = suites.run_api_suite(runtime, model, quick, out)
+        else:
+            json_path, md_path = suites.run_quality_suite(runtime, quick, out, typer.echo)
+        print_results(json_path, md_path)
+        return
+    if spectrum not in ("decaying", "flat"):
+        raise InvalidParameterError(f"--spectrum must be decaying or flat, not {spectrum!r}")
+    from snapbuy.bench.search_suite import SearchBenchSettings, search_benchmark
+
+    types = tuple(t.strip() for t in index_types or [] if t.strip())
+    with tempfile.TemporaryDirectory(prefix="snapbuy-bench-") as workdir:
+        settings = SearchBenchSettings(
+            size=n,
+            queries=queries,
+            workdir=Path(workdir),
+            out_dir=out,
+            quick=quick,
+            repeats=repeats,
+            spectrum=spectrum,
+            index_types=types,
+        )
+        (json_path, md_path), _, plots = search_benchmark(settings)
+    print_results(json_path, md_path, *plots)

@@ -1,0 +1,145 @@
+"""`snapbuy index` and `snapbuy embed`: a feed into an index bundle, images into vectors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from snapbuy.cli.common import IndexOpt, ModelOpt, ProgressPrinter, reports_errors, settings_with
+from snapbuy.config import DEFAULT_MODEL_SPEC
+
+
+@reports_errors
+def index_command(
+    catalog: Annotated[Path, typer.Argument(help="product feed: .csv, .tsv/.txt or .jsonl")],
+    index: IndexOpt,
+    model: Annotated[
+        str | None, typer.Option("--model", help=f"model spec ARCH[:WEIGHTS] (default {DEFAULT_MODEL_SPEC})")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", min=1, help="images per model call")
+    ] = None,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="skip bad rows (written to rejects.csv) instead of stopping"),
+    ] = False,
+    tier_bounds: Annotated[
+        str | None,
+        typer.Option(
+            "--tier-bounds", help="global price cut points, e.g. 500,2000 (default: per-category tertiles)"
+        ),
+    ] = None,
+    keep_versions: Annotated[
+        int, typer.Option("--keep-versions", min=1, help="index versions kept on disk, the new one included")
+    ] = 3,
+    index_type: Annotated[
+        str | None,
+        typer.Option(
+            "--index-type",
+            help="auto | flat | ivf | ivfpq | hnsw | a faiss factory string such as IVF4096,SQ8 "
+            "(default: auto, from catalog size and --memory-budget)",
+        ),
+    ] = None,
+    memory_budget: Annotated[
+        str | None,
+        typer.Option("--memory-budget", help="RAM the index may use, e.g. 2GB (default: no limit)"),
+    ] = None,
+    catalog_views: Annotated[
+        int | None,
+        typer.Option(
+            "--catalog-views",
+            min=0,
+            help="synthetic shopper-photo views of each catalog image folded into its vector "
+            "(default 0: off; the demo uses 16)",
+        ),
+    ] = None,
+) -> None:
+    """Index a catalog feed into a new version of an index bundle and make it live."""
+    from snapbuy.embed.openclip import load_embedder
+    from snapbuy.index import parse_size
+    from snapbuy.indexing import IndexingOptions, build_index
+    from snapbuy.tiers import parse_tier_bounds
+
+    settings = settings_with(
+        batch_size=batch_size,
+        index_type=index_type,
+        index_memory_budget=memory_budget,
+        catalog_views=catalog_views,
+    )
+    cuts = parse_tier_bounds(tier_bounds) if tier_bounds else None
+    budget = parse_size(settings.index_memory_budget) if settings.index_memory_budget else None
+    spec = model or settings.model or DEFAULT_MODEL_SPEC
+    embedder = load_embedder(
+        spec, models_dir=settings.models_dir, device=settings.device, allow_download=settings.allow_download
+    )
+    options = IndexingOptions(
+        batch_size=settings.batch_size,
+        skip_invalid=skip_invalid,
+        tier_cuts=cuts,
+        decode_workers=settings.decode_workers,
+        keep_versions=keep_versions,
+        index_type=settings.index_type,
+        memory_budget=budget,
+        catalog_views=settings.catalog_views,
+    )
+    report = build_index(catalog, index, embedder, options, progress=ProgressPrinter("embedding"))
+    typer.echo(
+        f"indexed {report.products} products ({report.vectors} images) into {report.path} "
+        f"in {report.seconds:.1f} s with model {spec}"
+        + (f", {settings.catalog_views} catalog views per image" if settings.catalog_views else "")
+    )
+    typer.echo(f"index type: {report.index_description}")
+    if report.rejected_rows:
+        typer.echo(f"skipped {report.rejected_rows} invalid rows: see {report.rejects_file}")
+    if report.image_problems:
+        typer.echo(
+            f"{len(report.image_problems)} images could not be used; {report.products_without_images} "
+            f"products left out: see {report.image_errors_file}"
+        )
+        for problem in report.image_problems[:5]:
+            typer.echo(f"  line {problem.line} sku {problem.sku}: {problem.reason}", err=True)
+
+
+@reports_errors
+def embed_command(
+    images: Annotated[list[Path], typer.Argument(help="images to embed")],
+    index: IndexOpt,
+    out: Annotated[
+        Path, typer.Option("--out", help="output .npy: float32 rows, L2-normalised, in argument order")
+    ],
+    model: ModelOpt = None,
+) -> None:
+    """Embed images with the index's model into a .npy file."""
+    from snapbuy.bundle import open_current
+    from snapbuy.embed.openclip import load_embedder
+    from snapbuy.imaging import load_image_file
+
+    settings = settings_with()
+    bundle = open_current(index)
+    embedder = load_embedder(
+        model or bundle.manifest.model.spec,
+        models_dir=settings.models_dir,
+        device=settings.device,
+        allow_download=settings.allow_download,
+    )
+    bundle.check_model(embedder.identity)
+    pictures = [
+        load_image_file(p, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+        for p in images
+    ]
+    rows = [
+        embedder.embed_images(pictures[i : i + settings.batch_size])
+        for i in range(0, len(pictures), settings.batch_size)
+    ]
+    vectors = np.concatenate(rows).astype(np.float32)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npy.tmp")
+    with os.fdopen(fd, "wb") as fh:
+        np.save(fh, vectors)
+    os.replace(tmp, out)
+    typer.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {out}")

@@ -1,0 +1,91 @@
+"""`snapbuy search` and `snapbuy serve`: one photo from the command line, or the HTTP API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from snapbuy.cli.common import IndexOpt, ModelOpt, reports_errors, settings_with
+from snapbuy.config import Settings
+
+
+def _bound(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _print_result(result: Any) -> None:
+    typer.echo(f"category: {result.category} ({result.category_source})   model: {result.model}")
+    rows = [("matches", result.matches)] + [
+        (f"{t.name} [{_bound(t.min_price)}, {_bound(t.max_price)})", t.items) for t in result.tiers
+    ]
+    for heading, items in rows:
+        typer.echo(heading)
+        for item in items:
+            typer.echo(
+                f"  {item.score:7.4f}  {item.sku:<16} {item.price:>10.2f} {item.currency}  {item.title}"
+            )
+
+
+@reports_errors
+def search_command(
+    image: Annotated[Path, typer.Argument(help="photo to search with")],
+    index: IndexOpt,
+    k: Annotated[int, typer.Option("-k", min=1, help="results per list")] = 4,
+    category: Annotated[str | None, typer.Option("--category", help="category (default: predicted)")] = None,
+    min_price: Annotated[float | None, typer.Option("--min-price", min=0)] = None,
+    max_price: Annotated[float | None, typer.Option("--max-price", min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON response")] = False,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu or cuda: where the model and the similarity search run"),
+    ] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Search an index with a photo: best matches plus the closest SKUs in each price tier."""
+    from snapbuy.api.schemas import SearchResponse
+    from snapbuy.imaging import load_image_file
+    from snapbuy.loading import open_service
+    from snapbuy.search import SearchOptions
+
+    settings = settings_with(device=device)
+    picture = load_image_file(
+        image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+    )
+    service = open_service(index, settings, model)
+    result = service.search_image(picture, SearchOptions(k, category, min_price, max_price))
+    if as_json:
+        typer.echo(SearchResponse.of(result).model_dump_json(indent=2))
+    else:
+        _print_result(result)
+
+
+@reports_errors
+def serve_command(
+    index: IndexOpt,
+    host: Annotated[str | None, typer.Option("--host", help="bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="port (default 8000)")] = None,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu or cuda: where the model and the similarity search run"),
+    ] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Serve the HTTP API (POST /v1/search, GET /v1/products/{sku}/similar, /readyz, ...)."""
+    serve(index, settings_with(index=index, host=host, port=port, model=model, device=device), model)
+
+
+def serve(index: Path, settings: Settings, model: str | None) -> None:
+    import uvicorn
+
+    from snapbuy.api import create_app
+    from snapbuy.loading import open_service
+
+    # Load before binding the port: a bad index or missing weights is a clean error, not a dead server.
+    service = open_service(index, settings, model)
+    typer.echo(f"serving index {service.bundle.manifest.version} on http://{settings.host}:{settings.port}")
+    try:
+        uvicorn.run(create_app(settings, service), host=settings.host, port=settings.port, log_level="info")
+    finally:
+        service.close()

@@ -1,0 +1,92 @@
+"""`snapbuy train`: a CLIP model and its product localiser from a catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from snapbuy.cli.common import reports_errors, settings_with
+
+
+@reports_errors
+def train_command(
+    catalog: Annotated[Path, typer.Argument(help="catalog feed whose images and titles to train on")],
+    out: Annotated[
+        Path, typer.Option("--out", help="checkpoint to write, e.g. models/shop.pt (+ shop.json config)")
+    ],
+    init: Annotated[
+        str | None, typer.Option("--init", help="start from this model spec's weights (fine-tuning)")
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option("--arch", help="architecture for training from scratch (default: the demo's)"),
+    ] = None,
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.05, help="training time budget of the CLIP model")
+    ] = 4.0,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=2, help="shopper-photo views per step")
+    ] = 200,
+    localiser_minutes: Annotated[
+        float,
+        typer.Option(
+            "--localiser-minutes",
+            min=0.0,
+            help="time for the product localiser (drawing its training scenes included), written as "
+            "OUT's NAME.localiser.pt (0: none); on a CPU it trains beside the model in a second "
+            "process, on a GPU before it",
+        ),
+    ] = 1.5,
+    learning_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--learning-rate",
+            help="peak AdamW learning rate (default: 5e-3 from scratch, 1e-5 when fine-tuning "
+            "--init weights)",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu or cuda (default: the GPU when torch sees one, else the CPU)"),
+    ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="auto, fp32 or bf16: bf16 runs the forward passes in bfloat16 autocast; auto picks it "
+            "where the device computes bfloat16 natively (AMX or AVX512-BF16 CPUs, most CUDA GPUs)",
+        ),
+    ] = "auto",
+) -> None:
+    """Contrastive training (image <-> title, image <-> shopper-photo view) of an open_clip model,
+    and a product localiser that finds the product in a shopper photo."""
+    from snapbuy.train.trainer import StepPrinter, TrainOptions, train
+
+    settings = settings_with()
+    report = train(
+        catalog,
+        out,
+        init=init,
+        arch=arch,
+        models_dir=settings.models_dir,
+        allow_download=settings.allow_download,
+        options=TrainOptions(
+            minutes=minutes,
+            batch_size=batch_size,
+            localiser_minutes=localiser_minutes,
+            learning_rate=learning_rate,
+            seed=seed,
+            device=device,
+            precision=precision,
+        ),
+        progress=StepPrinter(lambda line: typer.echo(line, err=True), every=15),
+    )
+    typer.echo(
+        f"trained {report.steps} steps in {report.seconds:.0f} s on {report.products} products "
+        f"(loss {report.first_loss:.2f} -> {report.last_loss:.2f}); use it with --model {report.spec}"
+    )
+    if report.localiser is not None:
+        typer.echo(f"product localiser: {report.localiser} (search uses it with that model)")
