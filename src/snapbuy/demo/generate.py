@@ -12,9 +12,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from snapbuy.demo.photos import FAMILIES, encode_jpeg, phone_size, shopper_photo, studio_shot
 from snapbuy.demo.shop import PALETTE, DemoProduct, generate_products
 from snapbuy.demo.sprites import draw_sprite
+from snapbuy.synth.photos import FAMILIES, encode_jpeg, phone_size, shopper_photo, studio_shot
 
 CATALOG_FILE = "catalog.csv"
 QUERIES_FILE = "queries.csv"

@@ -28,13 +28,13 @@ from PIL import Image
 
 from snapbuy import __version__
 from snapbuy.catalog import read_catalog
-from snapbuy.demo.photos import HELD_OUT_FROM_TRAINING, TRAINING_FAMILIES
 from snapbuy.embed.openclip import config_digest, load_model
 from snapbuy.embed.spec import ModelSpec, parse_model_spec, trained_model_spec
 from snapbuy.errors import InvalidParameterError, SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
 from snapbuy.localiser import localiser_path
-from snapbuy.train.augment import (
+from snapbuy.synth.photos import HELD_OUT_FROM_TRAINING, TRAINING_FAMILIES
+from snapbuy.synth.views import (
     BACKGROUND_OVERSAMPLE,
     BACKGROUNDS,
     ViewSynthesizer,
