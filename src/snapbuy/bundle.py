@@ -19,12 +19,12 @@ from typing import Any
 from snapbuy import __version__
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.errors import BundleError, BundleNotFoundError, ModelMismatchError
+from snapbuy.index.files import VECTORS_FILE
 from snapbuy.tiers import TierBound, bounds_from_json, bounds_to_json
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
-VECTORS_FILE = "vectors.faiss"
 PRODUCTS_FILE = "products.sqlite"
 STAGING_PREFIX = ".staging-"
 # A staging folder this old belongs to a run that died (killed, power loss), not to one still going.
