@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.bench.report import machine, p50_p99, write_results
+from snapbuy.bench.report import machine, p50_p99
 from snapbuy.bench.vectors import synthetic_catalog, synthetic_queries
 from snapbuy.errors import ConfigError
 from snapbuy.index import FlatIndex, VectorIndex
@@ -24,6 +24,7 @@ from snapbuy.index.torch_exact import (
     faiss_gpu_available,
     faiss_gpu_topk,
 )
+from snapbuy.results import write_results
 
 K = 10
 GPU_TARGET_QPS = 20_000  # the target for 1M x 512 on one H100

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from snapbuy.bench.plots import xy_chart
-from snapbuy.bench.report import machine, write_results
+from snapbuy.bench.report import machine
 from snapbuy.bench.synthetic_bundle import (
     BuiltBundle,
     VectorsOnlyEmbedder,
@@ -29,6 +29,7 @@ from snapbuy.bench.vectors import SyntheticCatalog, synthetic_catalog, synthetic
 from snapbuy.bundle import open_current
 from snapbuy.index import ApproximateIndex, IndexChoice, choose_index
 from snapbuy.index.exact_rows import EXACT_ROWS_FILE
+from snapbuy.results import write_results
 from snapbuy.search import SearchOptions, SearchService
 
 K = 10
