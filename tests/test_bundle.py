@@ -19,7 +19,6 @@ from snapbuy.bundle import (
     MANIFEST_FILE,
     PRODUCTS_FILE,
     STAGING_PREFIX,
-    VECTORS_FILE,
     BundleVersion,
     Manifest,
     open_current,
@@ -32,6 +31,7 @@ from snapbuy.bundle import (
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.errors import BundleError, BundleNotFoundError, ModelMismatchError
 from snapbuy.index import FlatIndex
+from snapbuy.index.files import VECTORS_FILE
 from snapbuy.store import ProductRecord, ProductStore, write_store
 from snapbuy.tiers import TierBound
 

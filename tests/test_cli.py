@@ -210,7 +210,7 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
 
 
 def test_train_on_a_gpu_that_is_not_there_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from snapbuy.train import device
+    from snapbuy import device
 
     monkeypatch.setattr(device, "cuda_available", lambda: False)
     out = tmp_path / "models" / "shop.pt"

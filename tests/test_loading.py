@@ -1,28 +1,25 @@
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from snapbuy import device
 from snapbuy.bundle import open_current
 from snapbuy.config import Settings
 from snapbuy.embed.openclip import OpenClipEmbedder
-from snapbuy.index.torch_exact import cuda_available
-from snapbuy.loading import configured_service, usable_device
+from snapbuy.errors import ConfigError
+from snapbuy.loading import configured_service, open_service
 from snapbuy.search import FramingSettings
 
 
-@pytest.mark.skipif(cuda_available(), reason="checks the fallback on a machine without a GPU")
-def test_cuda_without_a_gpu_falls_back_to_cpu_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="snapbuy.loading"):
-        assert usable_device("cuda") == "cpu"
-    assert "no CUDA GPU" in caplog.text and "run on the CPU" in caplog.text
-
-
-def test_cpu_stays_cpu() -> None:
-    assert usable_device("cpu") == "cpu"
+def test_cuda_without_a_gpu_is_refused_before_the_model_loads(
+    sample_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(device, "cuda_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"torch sees no CUDA GPU.*--device cpu"):
+        open_service(sample_index, Settings(device="cuda", models_dir=Path("no-models-here")))
 
 
 def test_the_settings_frame_query_photos(sample_index: Path, tiny_embedder: OpenClipEmbedder) -> None:

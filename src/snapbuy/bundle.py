@@ -17,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from snapbuy import __version__
+from snapbuy.atomic import fsync_folder, write_text_atomically
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.errors import BundleError, BundleNotFoundError, ModelMismatchError
+from snapbuy.index.files import VECTORS_FILE
 from snapbuy.tiers import TierBound, bounds_from_json, bounds_to_json
 
 FORMAT_VERSION = 1
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
-VECTORS_FILE = "vectors.faiss"
 PRODUCTS_FILE = "products.sqlite"
 STAGING_PREFIX = ".staging-"
 # A staging folder this old belongs to a run that died (killed, power loss), not to one still going.
@@ -117,30 +118,16 @@ def new_version_name() -> str:
     return f"{stamp}-{secrets.token_hex(3)}"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(path: Path) -> None:
     for child in path.iterdir():
         if child.is_file():
             with child.open("rb") as fh:
                 os.fsync(fh.fileno())
-    _fsync_dir(path)
+    fsync_folder(path)
 
 
 def write_current(root: Path, version: str) -> None:
-    tmp = root / f".{CURRENT_FILE}.{secrets.token_hex(4)}.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(version + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, root / CURRENT_FILE)
-    _fsync_dir(root)
+    write_text_atomically(root / CURRENT_FILE, version + "\n")
 
 
 @contextmanager
@@ -157,7 +144,7 @@ def staged_version(root: Path) -> Iterator[tuple[str, Path]]:
             raise BundleError("internal error: staged index version has no manifest")
         _fsync_tree(staging)
         os.rename(staging, root / version)
-        _fsync_dir(root)
+        fsync_folder(root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -7,15 +7,15 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from snapbuy.atomic import write_text_file_atomically
 from snapbuy.errors import CatalogError
 
 UNCATEGORIZED = "uncategorized"
@@ -322,16 +322,12 @@ def _resolve_image(link: str, base: Path) -> ImageRef:
 
 def write_rejects(rejects: Sequence[RejectedRow], path: Path) -> None:
     """Write rejects as CSV (line, field, reason, row as compact JSON), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["line", "field", "reason", "row"])
-            for reject in rejects:
-                row_json = json.dumps(reject.row, ensure_ascii=False, separators=(",", ":"), default=str)
-                writer.writerow([reject.line, reject.field, reject.reason, row_json])
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    def write(handle: TextIO) -> None:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "field", "reason", "row"])
+        for reject in rejects:
+            row_json = json.dumps(reject.row, ensure_ascii=False, separators=(",", ":"), default=str)
+            writer.writerow([reject.line, reject.field, reject.reason, row_json])
+
+    write_text_file_atomically(path, write)

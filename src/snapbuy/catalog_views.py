@@ -3,7 +3,7 @@
 Queries are shopper photos; the catalog is studio shots, and a model maps the two to somewhat different
 places. With catalog views on, indexing also shows the model a few synthetic shopper-photo views of
 each catalog image (its product cut out, scaled, tilted and mirrored onto a cluttered scene, sometimes
-partly covered, its colours shifted: the training views of train/augment.py, which use only the
+partly covered, its colours shifted: the training views of synth/views.py, which use only the
 training families) and stores the normalised sum of the studio shot's embedding and the mean of the
 views' embeddings. The index keeps one vector per image, so search is unchanged.
 
@@ -24,7 +24,7 @@ from PIL import Image
 
 from snapbuy.embed.base import input_side
 from snapbuy.errors import InvalidParameterError
-from snapbuy.train.augment import (
+from snapbuy.synth.views import (
     BACKGROUND_OVERSAMPLE,
     ViewSynthesizer,
     scene_tensors,

@@ -18,6 +18,7 @@ from typing import Any
 from snapbuy.crops import box_iou
 from snapbuy.errors import CatalogError, ImageError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
+from snapbuy.results import write_results
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
 RECALL_DEPTH = 10
@@ -212,6 +213,4 @@ def evaluate(
 
 def write_report(report: EvalReport, out_dir: Path, name: str) -> tuple[Path, Path]:
     """OUT/<name>-<UTC time>.json and .md."""
-    from snapbuy.bench.report import write_results
-
     return write_results(out_dir, name, report.to_json(), report.to_markdown())

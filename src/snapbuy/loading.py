@@ -9,28 +9,17 @@ from pathlib import Path
 
 from snapbuy.bundle import BundleVersion, open_current
 from snapbuy.config import Settings
+from snapbuy.device import resolve_device
 from snapbuy.embed.base import Embedder
 from snapbuy.embed.openclip import load_embedder
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.index import VectorIndex, load_vector_index
-from snapbuy.index.torch_exact import TorchExactIndex, cuda_available, gpu_topk
+from snapbuy.index.torch_exact import TorchExactIndex, gpu_topk
 from snapbuy.localiser import ProductLocaliser, localiser_for
 from snapbuy.search import CatalogSearcher, FramingSettings, QueryEncoder, SearchService
 from snapbuy.store import ProductStore
 
 log = logging.getLogger(__name__)
-
-
-def usable_device(requested: str) -> str:
-    """The requested torch device, or "cpu" with a clear warning when it asks for CUDA and none is there."""
-    if requested.startswith("cuda") and not cuda_available():
-        log.warning(
-            "device %r requested but torch sees no CUDA GPU (torch.cuda.is_available() is False); "
-            "the model and the similarity search run on the CPU",
-            requested,
-        )
-        return "cpu"
-    return requested
 
 
 def configured_localiser(spec: str, settings: Settings) -> ProductLocaliser | None:
@@ -88,13 +77,13 @@ def configured_service(
 ) -> SearchService:
     """A search service that frames query photos as the settings say."""
     framing = FramingSettings.from_settings(settings)
-    return build_service(bundle, embedder, framing, localiser, usable_device(settings.device))
+    return build_service(bundle, embedder, framing, localiser, resolve_device(settings.device))
 
 
 def open_service(index_root: Path, settings: Settings, model_spec: str | None = None) -> SearchService:
     bundle = open_current(index_root)
     spec = model_spec or settings.model or bundle.manifest.model.spec
-    device = usable_device(settings.device)
+    device = resolve_device(settings.device)
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=device, allow_download=settings.allow_download
     )

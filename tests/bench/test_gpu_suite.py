@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from snapbuy.bench.gpu_suite import gpu_benchmark
+from snapbuy.device import cuda_available
 from snapbuy.errors import ConfigError
-from snapbuy.index.torch_exact import cuda_available
 
 
 def test_cpu_and_torch_backends_are_timed_side_by_side(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from snapbuy import device as device_module
 from snapbuy.errors import ConfigError
-from snapbuy.train import device as device_module
 from snapbuy.train.device import training_device
 
 

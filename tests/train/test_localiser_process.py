@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from snapbuy.demo.photos import studio_shot
 from snapbuy.demo.shop import PALETTE, generate_products
 from snapbuy.demo.sprites import draw_sprite
 from snapbuy.errors import ImageError, SnapbuyError
 from snapbuy.localiser import ProductLocaliser
+from snapbuy.synth.photos import studio_shot
 from snapbuy.train.localiser_process import LocaliserProcess, trains_beside_model
 
 PROCESS_NAME = "snapbuy-localiser-training"

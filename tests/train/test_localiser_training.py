@@ -14,9 +14,9 @@ from PIL import Image
 from snapbuy.catalog import read_catalog
 from snapbuy.crops import box_iou
 from snapbuy.demo.generate import write_demo_data
-from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.imaging import load_image_file
 from snapbuy.localiser import BOX_UNIT, CELL, ProductLocaliser, ProductMapNet, absolute_boxes
+from snapbuy.synth.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.train import localiser_training
 from snapbuy.train.localiser_training import (
     CLOSE_UP_MARGINS,

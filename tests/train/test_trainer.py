@@ -17,12 +17,13 @@ import torch
 
 from snapbuy.catalog import read_catalog
 from snapbuy.demo.generate import write_demo_data
-from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.embed.openclip import config_digest, load_embedder
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.errors import InvalidParameterError, ModelError
 from snapbuy.imaging import load_image_file
 from snapbuy.localiser import localiser_for
+from snapbuy.synth.cutout import cut_out
+from snapbuy.synth.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.train.device import training_device
 from snapbuy.train.precision import resolve_precision
 from snapbuy.train.trainer import (
@@ -36,7 +37,6 @@ from snapbuy.train.trainer import (
     design_indices,
     train,
 )
-from snapbuy.train.views import cut_out
 
 OPTIONS = TrainOptions(minutes=0.45, batch_size=32, localiser_minutes=0.02, seed=1)
 

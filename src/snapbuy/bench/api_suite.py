@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from snapbuy.bench.http_client import post_photo, wait_ready
-from snapbuy.bench.report import machine, p50_p99, write_results
+from snapbuy.bench.report import machine, p50_p99
 from snapbuy.bundle import open_current
 from snapbuy.errors import SnapbuyError
+from snapbuy.results import write_results
 
 SERVER_START_TIMEOUT = 300.0
 

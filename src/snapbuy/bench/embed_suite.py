@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from snapbuy.bench.report import machine, write_results
+from snapbuy.bench.report import machine
 from snapbuy.crops import query_crops
 from snapbuy.embed.base import Embedder
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
+from snapbuy.results import write_results
 
 
 @dataclass

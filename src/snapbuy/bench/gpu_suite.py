@@ -13,17 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.bench.report import machine, p50_p99, write_results
+from snapbuy.bench.report import machine, p50_p99
 from snapbuy.bench.vectors import synthetic_catalog, synthetic_queries
-from snapbuy.errors import ConfigError
+from snapbuy.device import resolve_device
 from snapbuy.index import FlatIndex, VectorIndex
 from snapbuy.index.torch_exact import (
     TORCH_TOPK,
     TorchExactIndex,
-    cuda_available,
     faiss_gpu_available,
     faiss_gpu_topk,
 )
+from snapbuy.results import write_results
 
 K = 10
 GPU_TARGET_QPS = 20_000  # the issue's target for 1M x 512 on one H100
@@ -73,11 +73,9 @@ def gpu_benchmark(
 ) -> tuple[tuple[Path, Path], list[BackendFigures], float]:
     """Returns (result files, [cpu, gpu...] figures, top-10 agreement of the first GPU backend with the
     CPU)."""
-    if device.startswith("cuda") and not cuda_available():
-        raise ConfigError(
-            "the gpu suite needs a CUDA GPU, and torch sees none here (torch.cuda.is_available() is False); "
-            "the CPU search path is measured by `snapbuy bench search`"
-        )
+    device = resolve_device(
+        device, "the gpu suite needs a CUDA GPU; the CPU search path is measured by `snapbuy bench search`"
+    )
     catalog = synthetic_catalog(size, seed=seed)
     rng = np.random.default_rng(seed + 1)
     queries = synthetic_queries(catalog, rng.integers(0, size, batch * batches), seed=seed + 2)

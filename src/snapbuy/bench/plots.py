@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from snapbuy.atomic import write_file_atomically
+
 WIDTH, HEIGHT = 900, 560
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 80, 200, 50, 60
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
@@ -88,8 +90,5 @@ def xy_chart(
         legend_y = MARGIN_TOP + 10 + i * 22
         draw.rectangle((box[2] + 15, legend_y, box[2] + 29, legend_y + 12), fill=colour)
         draw.text((box[2] + 35, legend_y), name, fill="black")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    image.save(tmp, format="PNG")
-    tmp.replace(path)
+    write_file_atomically(path, lambda handle: image.save(handle, format="PNG"))
     return path

@@ -7,9 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from snapbuy.bench.report import machine, write_results
+from snapbuy.bench.report import machine
 from snapbuy.config import Settings
 from snapbuy.demo.run import FLOORS, DemoOptions, DemoOutcome, Say, run_demo, training_minutes
+from snapbuy.results import write_results
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
 

@@ -1,16 +1,14 @@
-"""Result files: bench-results/<name>-<timestamp>.json and .md, and the machine and versions they ran on."""
+"""What every benchmark result records beside its figures: the machine and package versions it ran on,
+and latency percentiles. The files themselves are written by snapbuy.results."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import statistics
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,19 +30,6 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "versions": versions,
     }
-
-
-def write_results(out_dir: Path, name: str, payload: dict[str, Any], markdown: str) -> tuple[Path, Path]:
-    """Write OUT/<name>-<UTC time>.json and .md (never half of one: each goes to a temporary name first)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    paths = (out_dir / f"{name}-{stamp}.json", out_dir / f"{name}-{stamp}.md")
-    contents = (json.dumps(payload, indent=2) + "\n", markdown)
-    for path, text in zip(paths, contents, strict=True):
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    return paths
 
 
 def p50_p99(values: Sequence[float], digits: int) -> dict[str, float]:

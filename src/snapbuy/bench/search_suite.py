@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.bench.report import machine, write_results
+from snapbuy.bench.report import machine
 from snapbuy.bench.search_answers import Answer, run_queries, vectors_only_service
 from snapbuy.bench.search_memory import ram_per_sku, rows_on_disk_bytes
 from snapbuy.bench.search_report import (
@@ -34,6 +34,7 @@ from snapbuy.bench.synthetic_bundle import (
 )
 from snapbuy.bench.vectors import SyntheticCatalog, synthetic_catalog, synthetic_queries
 from snapbuy.index import ApproximateIndex, IndexChoice, choose_index
+from snapbuy.results import write_results
 from snapbuy.search import SearchService
 
 EFFORT_SWEEP = (0.25, 0.5, 2.0)  # multiples of an index's own effort, for the recall/latency curve

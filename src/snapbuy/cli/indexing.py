@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -115,6 +113,7 @@ def embed_command(
     model: ModelOpt = None,
 ) -> None:
     """Embed images with the index's model into a .npy file."""
+    from snapbuy.atomic import write_file_atomically
     from snapbuy.bundle import open_current
     from snapbuy.embed.openclip import load_embedder
     from snapbuy.imaging import load_image_file
@@ -137,9 +136,5 @@ def embed_command(
         for i in range(0, len(pictures), settings.batch_size)
     ]
     vectors = np.concatenate(rows).astype(np.float32)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npy.tmp")
-    with os.fdopen(fd, "wb") as fh:
-        np.save(fh, vectors)
-    os.replace(tmp, out)
+    write_file_atomically(out, lambda handle: np.save(handle, vectors))
     typer.echo(f"wrote {vectors.shape[0]} x {vectors.shape[1]} embeddings to {out}")

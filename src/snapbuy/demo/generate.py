@@ -11,10 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
-from snapbuy.demo.photos import FAMILIES, encode_jpeg, phone_size, shopper_photo, studio_shot
+from snapbuy.atomic import write_text_file_atomically
 from snapbuy.demo.shop import PALETTE, DemoProduct, generate_products
 from snapbuy.demo.sprites import draw_sprite
+from snapbuy.synth.photos import FAMILIES, encode_jpeg, phone_size, shopper_photo, studio_shot
 
 CATALOG_FILE = "catalog.csv"
 QUERIES_FILE = "queries.csv"
@@ -75,12 +77,12 @@ def _query_job(args: tuple[int, int, DemoProduct, Path]) -> dict[str, str]:
 
 
 def _write_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+    def write(handle: TextIO) -> None:
+        writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
+
+    write_text_file_atomically(path, write)
 
 
 def write_demo_data(

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from snapbuy.device import resolve_device
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.embed.spec import ModelSpec, parse_model_spec
 from snapbuy.embed.weights import (
@@ -25,7 +26,7 @@ from snapbuy.embed.weights import (
     resolve_pretrained_tag,
     training_record,
 )
-from snapbuy.errors import ConfigError, ModelError, ModelSpecError
+from snapbuy.errors import ModelError, ModelSpecError
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +198,7 @@ class OpenClipEmbedder:
     def __init__(
         self, spec: ModelSpec, *, models_dir: Path, device: str = "cpu", allow_download: bool = False
     ):
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} requested but no CUDA GPU is available; use --device cpu")
+        device = resolve_device(device)
         loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
         self._model: Any = loaded.model.to(device)
         self._device = torch.device(device)

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.index.base import VECTORS_FILE, IdFilter, VectorIndex, empty_result, faiss_selector
+from snapbuy.index.base import IdFilter, VectorIndex, empty_result, faiss_selector
 from snapbuy.index.exact_rows import EXACT_ROWS_FILE, ExactRows
+from snapbuy.index.files import VECTORS_FILE
 from snapbuy.index.ivf_probe import ListMembership
 
 # Filtered searches allowing at most this many vectors score them all from the exact rows.

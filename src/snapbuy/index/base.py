@@ -9,9 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.bundle import VECTORS_FILE
-
-__all__ = ["VECTORS_FILE", "IdFilter", "VectorIndex", "empty_result", "faiss_selector"]
+__all__ = ["IdFilter", "VectorIndex", "empty_result", "faiss_selector"]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from snapbuy.index.base import VECTORS_FILE, IdFilter, VectorIndex, faiss_selector
+from snapbuy.index.base import IdFilter, VectorIndex, faiss_selector
+from snapbuy.index.files import VECTORS_FILE
 
 
 class FlatIndex(VectorIndex):

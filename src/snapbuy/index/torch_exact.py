@@ -27,12 +27,6 @@ def _dtype(device: str) -> Any:
     return torch.float16 if device.startswith("cuda") else torch.float32
 
 
-def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
 @dataclass(frozen=True)
 class TopK:
     """A brute-force top-k over torch tensors: (queries [q, d], base [n, d], k) -> (scores, ids)."""

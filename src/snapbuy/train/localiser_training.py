@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from PIL import Image
 
 from snapbuy.crops import crop_with_edges, overlap_area, square_around
-from snapbuy.demo.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.localiser import (
     BOX_UNIT,
     CELL,
@@ -31,9 +30,10 @@ from snapbuy.localiser import (
     cell_centres,
     mirror_boxes,
 )
+from snapbuy.synth.cutout import cut_out
+from snapbuy.synth.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.train.precision import autocast
 from snapbuy.train.schedule import warmup_cosine
-from snapbuy.train.views import cut_out
 
 log = logging.getLogger(__name__)
 

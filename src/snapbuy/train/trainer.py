@@ -10,9 +10,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -27,14 +25,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from snapbuy import __version__
+from snapbuy.atomic import write_file_atomically
 from snapbuy.catalog import read_catalog
-from snapbuy.demo.photos import HELD_OUT_FROM_TRAINING, TRAINING_FAMILIES
 from snapbuy.embed.openclip import config_digest, load_model
 from snapbuy.embed.spec import ModelSpec, parse_model_spec, trained_model_spec
 from snapbuy.errors import InvalidParameterError, SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
 from snapbuy.localiser import localiser_path
-from snapbuy.train.augment import (
+from snapbuy.synth.photos import HELD_OUT_FROM_TRAINING, TRAINING_FAMILIES
+from snapbuy.synth.views import (
     BACKGROUND_OVERSAMPLE,
     BACKGROUNDS,
     ViewSynthesizer,
@@ -374,7 +373,7 @@ def train(
         "localiser": localiser_info,
     }
     config_path = out.with_suffix(".json")
-    _atomic_write(
+    write_file_atomically(
         config_path,
         lambda fh: fh.write(
             json.dumps(
@@ -384,12 +383,12 @@ def train(
         ),
     )
     if trained_localiser is not None:
-        _atomic_write(localiser_file, lambda fh: fh.write(trained_localiser.data))
+        write_file_atomically(localiser_file, lambda fh: fh.write(trained_localiser.data))
     else:
         localiser_file.unlink(missing_ok=True)  # an older run's localiser belongs to another model
     # The checkpoint, written last, names its localiser by digest: a run stopped between the two
     # writes leaves a pair that localiser_for refuses instead of one that silently mismatches.
-    _atomic_write(
+    write_file_atomically(
         out, lambda fh: torch.save({"state_dict": model.state_dict(), "snapbuy_training": metadata}, fh)
     )
     return TrainReport(
@@ -564,15 +563,3 @@ def _optimizer(
         )
     # Fused AdamW updates all parameters in one kernel: a model step 3 % faster on one CPU thread.
     return torch.optim.AdamW(groups, lr=learning_rate, weight_decay=options.weight_decay, fused=True)
-
-
-def _atomic_write(path: Path, write: Callable[[Any], Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -1,4 +1,5 @@
-"""Fresh shopper-photo-like training views every step, made with batched tensor operations.
+"""Fresh shopper-photo-like views, made with batched tensor operations: training's views every step
+(train/trainer.py) and indexing's catalog views (catalog_views.py).
 
 A fixed handful of pre-rendered views per product gets memorised within minutes; here each step
 warps every product's cut-out sprite (scale, position, tilt, mirror), composites it onto a random
@@ -19,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from snapbuy.demo.photos import scene
-from snapbuy.train.views import cut_out
+from snapbuy.synth.cutout import cut_out
+from snapbuy.synth.photos import scene
 
 # Fraction of the view the product spans. Search embeds a square crop around the product the localiser
 # found (about 0.9 of the crop); training on that framing rather than 0.4-1.0 lifted recall on such

@@ -5,7 +5,7 @@ import random
 import torch
 from PIL import Image, ImageDraw
 
-from snapbuy.train.augment import MAX_SPRITE_SIDE, ViewSynthesizer, scene_tensors, sprite_side, sprite_tensor
+from snapbuy.synth.views import MAX_SPRITE_SIDE, ViewSynthesizer, scene_tensors, sprite_side, sprite_tensor
 
 
 def product(colour: tuple[int, int, int]) -> Image.Image:

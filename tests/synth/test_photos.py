@@ -6,7 +6,10 @@ import random
 import numpy as np
 from PIL import Image
 
-from snapbuy.demo.photos import (
+from snapbuy.demo.shop import PALETTE, generate_products
+from snapbuy.demo.sprites import draw_sprite
+from snapbuy.imaging import decode_image
+from snapbuy.synth.photos import (
     FAMILIES,
     HELD_OUT_FROM_TRAINING,
     TRAINING_FAMILIES,
@@ -15,9 +18,6 @@ from snapbuy.demo.photos import (
     shopper_photo,
     studio_shot,
 )
-from snapbuy.demo.shop import PALETTE, generate_products
-from snapbuy.demo.sprites import draw_sprite
-from snapbuy.imaging import decode_image
 
 
 def sprite() -> Image.Image:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from snapbuy.train.views import cut_out
+from snapbuy.synth.cutout import cut_out
 
 
 def test_cut_out_keeps_light_parts_inside_the_product() -> None:
@@ -37,7 +37,7 @@ def test_busy_background_is_kept_whole() -> None:
 
 
 def test_border_connected_ignores_enclosed_regions() -> None:
-    from snapbuy.train.views import border_connected
+    from snapbuy.synth.cutout import border_connected
 
     mask = np.ones((7, 7), dtype=bool)
     mask[1:6, 1] = mask[1:6, 5] = mask[1, 1:6] = mask[5, 1:6] = False  # a closed ring
