@@ -1,13 +1,48 @@
-"""Drivers for the embed, api and quality suites: each makes its inputs (a demo shop of phone-sized
-JPEG shopper photos, an index of it) in a temporary folder, runs its suite, and leaves only results."""
+"""The benchmark suites in one registry: each suite's name, what it measures, and a runner that makes
+its inputs (synthetic vectors, or a demo shop of phone-sized JPEG shopper photos and an index of it) in
+a temporary folder, runs it, and leaves only result files. `snapbuy bench SUITE` looks the suite up
+here; adding a suite is one entry."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from snapbuy.config import SPEED_MODEL_SPEC, Settings
-from snapbuy.demo.run import Say
+from snapbuy.errors import InvalidParameterError
+
+SPECTRA = ("decaying", "flat")
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """Everything `snapbuy bench` may pass; each suite reads the fields it uses."""
+
+    settings: Settings
+    out: Path
+    quick: bool = False
+    size: int | None = None  # SKUs; None: 100k with quick, else 1M
+    queries: int = 300
+    repeats: int = 2
+    index_types: tuple[str, ...] = ()
+    spectrum: str = "decaying"
+    model: str | None = None
+    batch: int = 1024
+    batches: int = 20
+    say: Callable[[str], None] = print
+
+    @property
+    def skus(self) -> int:
+        return self.size or (100_000 if self.quick else 1_000_000)
+
+
+@dataclass(frozen=True)
+class BenchSuite:
+    name: str
+    summary: str
+    run: Callable[[BenchRequest], list[Path]]  # result files: JSON and Markdown first, then plots
 
 
 def _shop(folder: Path, products: int, queries: int) -> tuple[Path, list[Path]]:
@@ -17,24 +52,47 @@ def _shop(folder: Path, products: int, queries: int) -> tuple[Path, list[Path]]:
     return folder / CATALOG_FILE, sorted((folder / "queries").glob("*.jpg"))[:queries]
 
 
-def run_embed_suite(settings: Settings, model: str | None, quick: bool, out: Path) -> tuple[Path, Path]:
+def run_search_suite(request: BenchRequest) -> list[Path]:
+    from snapbuy.bench.search_suite import SearchBenchSettings, search_benchmark
+
+    if request.spectrum not in SPECTRA:
+        raise InvalidParameterError(f"--spectrum must be decaying or flat, not {request.spectrum!r}")
+    types = tuple(t.strip() for t in request.index_types if t.strip())
+    with tempfile.TemporaryDirectory(prefix="snapbuy-bench-") as workdir:
+        settings = SearchBenchSettings(
+            size=request.skus,
+            queries=request.queries,
+            workdir=Path(workdir),
+            out_dir=request.out,
+            quick=request.quick,
+            repeats=request.repeats,
+            spectrum=request.spectrum,
+            index_types=types,
+        )
+        paths, _, plots = search_benchmark(settings)
+    return [*paths, *plots]
+
+
+def run_embed_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.embed_suite import embed_benchmark
     from snapbuy.embed.openclip import load_embedder
 
-    spec = model or SPEED_MODEL_SPEC
+    settings = request.settings
+    spec = request.model or SPEED_MODEL_SPEC
     embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
     with tempfile.TemporaryDirectory(prefix="snapbuy-embed-") as tmp:
-        _, photos = _shop(Path(tmp), 40, 16 if quick else 64)
-        paths, _ = embed_benchmark(embedder, photos, out, crop_scales=settings.crop_scales)
-    return paths
+        _, photos = _shop(Path(tmp), 40, 16 if request.quick else 64)
+        paths, _ = embed_benchmark(embedder, photos, request.out, crop_scales=settings.crop_scales)
+    return list(paths)
 
 
-def run_api_suite(settings: Settings, model: str | None, quick: bool, out: Path) -> tuple[Path, Path]:
+def run_api_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.api_suite import api_benchmark
     from snapbuy.embed.openclip import load_embedder
     from snapbuy.indexing import IndexingOptions, build_index
 
-    spec = model or SPEED_MODEL_SPEC
+    settings, quick = request.settings, request.quick
+    spec = request.model or SPEED_MODEL_SPEC
     embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
     with tempfile.TemporaryDirectory(prefix="snapbuy-api-") as tmp:
         catalog, photos = _shop(Path(tmp) / "shop", 60 if quick else 200, 16)
@@ -43,16 +101,49 @@ def run_api_suite(settings: Settings, model: str | None, quick: bool, out: Path)
         paths, _ = api_benchmark(
             index,
             [p.read_bytes() for p in photos],
-            out,
+            request.out,
             concurrency=(1, 4) if quick else (1, 4, 8),
             requests=12 if quick else 40,
             env={"SNAPBUY_MODELS_DIR": str(settings.models_dir.resolve())},
         )
-    return paths
+    return list(paths)
 
 
-def run_quality_suite(settings: Settings, quick: bool, out: Path, say: Say) -> tuple[Path, Path]:
+def run_quality_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.quality_suite import quality_benchmark
 
-    paths, _ = quality_benchmark(settings, 200 if quick else 1000, 1.0 if quick else None, out, say)
-    return paths
+    products, minutes = (200, 1.0) if request.quick else (1000, None)
+    paths, _ = quality_benchmark(request.settings, products, minutes, request.out, request.say)
+    return list(paths)
+
+
+def run_gpu_suite(request: BenchRequest) -> list[Path]:
+    from snapbuy.bench.gpu_suite import gpu_benchmark
+
+    paths, _, _ = gpu_benchmark(request.skus, request.batch, request.batches, request.out)
+    return list(paths)
+
+
+def bench_suites() -> dict[str, BenchSuite]:
+    """Every suite by name, in the order `make bench` runs them."""
+    suites = (
+        BenchSuite(
+            "search", "full-answer latency, recall and memory per index type at 1M SKUs", run_search_suite
+        ),
+        BenchSuite(
+            "embed", "images/s decoding and embedding phone photos; one shopper query's cost", run_embed_suite
+        ),
+        BenchSuite("api", "photo uploads to a real `snapbuy serve` at 1, 4 and 8 clients", run_api_suite),
+        BenchSuite(
+            "quality", "the demo's end-to-end evaluation with the machine and the floors", run_quality_suite
+        ),
+        BenchSuite("gpu", "batched exact search on a GPU against faiss flat on the CPU", run_gpu_suite),
+    )
+    return {suite.name: suite for suite in suites}
+
+
+def bench_suite(name: str) -> BenchSuite:
+    suites = bench_suites()
+    if name not in suites:
+        raise InvalidParameterError(f"unknown bench suite {name!r}; available: {', '.join(suites)}")
+    return suites[name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -42,9 +41,6 @@ def eval_command(
     typer.echo(f"wrote {json_path} and {md_path}")
 
 
-BENCH_SUITES = ("search", "embed", "api", "quality", "gpu")
-
-
 @reports_errors
 def bench_command(
     suite: Annotated[
@@ -75,44 +71,21 @@ def bench_command(
     ),
 ) -> None:
     """Benchmarks, every comparison measured side by side in one run. Results go to OUT/<suite>-<time>."""
-    from snapbuy.errors import InvalidParameterError
+    from snapbuy.bench.suites import BenchRequest, bench_suite
 
-    if suite not in BENCH_SUITES:
-        raise InvalidParameterError(f"unknown bench suite {suite!r}; available: {', '.join(BENCH_SUITES)}")
-    n = size or (100_000 if quick else 1_000_000)
-    if suite == "gpu":
-        from snapbuy.bench.gpu_suite import gpu_benchmark
-
-        (json_path, md_path), _, _ = gpu_benchmark(n, batch, batches, out)
-        print_results(json_path, md_path)
-        return
-    if suite in ("embed", "api", "quality"):
-        from snapbuy.bench import suites
-
-        runtime = settings_with()
-        if suite == "embed":
-            json_path, md_path = suites.run_embed_suite(runtime, model, quick, out)
-        elif suite == "api":
-            json_path, md_path = suites.run_api_suite(runtime, model, quick, out)
-        else:
-            json_path, md_path = suites.run_quality_suite(runtime, quick, out, typer.echo)
-        print_results(json_path, md_path)
-        return
-    if spectrum not in ("decaying", "flat"):
-        raise InvalidParameterError(f"--spectrum must be decaying or flat, not {spectrum!r}")
-    from snapbuy.bench.search_suite import SearchBenchSettings, search_benchmark
-
-    types = tuple(t.strip() for t in index_types or [] if t.strip())
-    with tempfile.TemporaryDirectory(prefix="snapbuy-bench-") as workdir:
-        settings = SearchBenchSettings(
-            size=n,
-            queries=queries,
-            workdir=Path(workdir),
-            out_dir=out,
-            quick=quick,
-            repeats=repeats,
-            spectrum=spectrum,
-            index_types=types,
-        )
-        (json_path, md_path), _, plots = search_benchmark(settings)
-    print_results(json_path, md_path, *plots)
+    request = BenchRequest(
+        settings=settings_with(),
+        out=out,
+        quick=quick,
+        size=size,
+        queries=queries,
+        repeats=repeats,
+        index_types=tuple(index_types or ()),
+        spectrum=spectrum,
+        model=model,
+        batch=batch,
+        batches=batches,
+        say=typer.echo,
+    )
+    json_path, md_path, *more = bench_suite(suite).run(request)
+    print_results(json_path, md_path, *more)
