@@ -3,10 +3,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from snapbuy.bench.quality_suite import quality_benchmark
 from snapbuy.config import Settings
 
 
+@pytest.mark.slow
 def test_the_demo_evaluation_with_machine_and_floors(tmp_path: Path) -> None:
     said: list[str] = []
     settings = Settings(models_dir=tmp_path / "models")

@@ -41,6 +41,7 @@ DEMO_MODEL_STEPS = 20
 DEMO_LOCALISER_STEPS = 20
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SNAPBUY_MODELS_DIR", str(tmp_path / "models"))
