@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test bench lint typecheck clean
+.PHONY: install run test test-fast bench lint typecheck clean
 
 install: $(STAMP)
 
@@ -25,6 +25,11 @@ run: $(STAMP)
 # The README's test command (and CI's): style and types first, then the test suite.
 test: lint typecheck
 	$(PY) -m pytest -q
+
+# Quick iteration: the tests not marked slow (no subprocess servers, no whole demo or benchmark runs,
+# no real ViT-B-32). `make test` runs them all.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 # Benchmarks: every suite in SUITES; BENCH=--quick for the few-minute versions; results in bench-results/.
 SUITES ?= search embed api quality

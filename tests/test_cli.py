@@ -181,12 +181,17 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
             str(shop / "catalog.csv"),
             "--out",
             str(model),
+            # Bounded by steps: a time budget that never ends first on a busy machine.
             "--minutes",
-            "0.05",
+            "60",
+            "--max-steps",
+            "6",
             "--batch-size",
             "8",
             "--localiser-minutes",
-            "0.01",
+            "60",
+            "--localiser-max-steps",
+            "4",
             "--learning-rate",
             "0.004",
         ],
@@ -194,6 +199,7 @@ def test_demo_data_train_index_eval_round_trip(tmp_path: Path) -> None:
     assert trained.exit_code == 0, trained.output
     meta = torch.load(model, map_location="cpu", weights_only=True)["snapbuy_training"]
     assert meta["options"]["learning_rate"] == 0.004
+    assert meta["steps"] == 6 and meta["localiser"]["steps"] == 4
     spec = f"{model.with_suffix('.json')}:{model}"
     assert f"--model {spec}" in trained.output
     index = tmp_path / "idx"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -119,10 +118,8 @@ def test_hub_cache_inside_models_dir_is_found_offline(tmp_path: Path, no_network
 
 
 def test_missing_weights_name_the_file_to_place(tmp_path: Path, no_network: list[Any]) -> None:
-    start = time.monotonic()
     with pytest.raises(WeightsUnavailableError) as info:
         resolve_pretrained_tag(parse_model_spec(DEFAULT), tmp_path, allow_download=False)
-    assert time.monotonic() - start < 5
     message = info.value.message
     assert str(tmp_path / f"{FLAT_NAME}.safetensors") in message
     assert "laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message  # where to get it
@@ -167,10 +164,8 @@ def test_missing_checkpoint_file(tmp_path: Path) -> None:
 
 
 def test_hf_hub_weights_missing_offline(tmp_path: Path, no_network: list[Any]) -> None:
-    start = time.monotonic()
     with pytest.raises(WeightsUnavailableError) as info:
         resolve_hf_hub_weights(parse_model_spec("ViT-B-32:hf-hub:org/name"), tmp_path, allow_download=False)
-    assert time.monotonic() - start < 5
     assert "downloads are off" in info.value.message
     assert no_network == []
 

@@ -13,6 +13,7 @@ from snapbuy.errors import BundleNotFoundError, SnapbuyError
 PHOTOS = sorted((Path(__file__).parents[1] / "data" / "sample-catalog" / "images").glob("*.jpg"))[:3]
 
 
+@pytest.mark.slow
 def test_latency_at_each_concurrency_level(tmp_path: Path, sample_index: Path) -> None:
     (json_path, md_path), levels = api_benchmark(
         sample_index, [p.read_bytes() for p in PHOTOS], tmp_path, concurrency=(1, 3), requests=6

@@ -64,6 +64,7 @@ def test_answers_come_from_the_product_search_path(tmp_path: Path) -> None:
         service.close()
 
 
+@pytest.mark.slow
 def test_benchmark_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     settings = SearchBenchSettings(
         size=3000,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,17 @@ from typer.testing import CliRunner
 
 from snapbuy.cli import app
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
-from snapbuy.demo.run import _trained_on, choose_model, precision_note, training_minutes
+from snapbuy.demo import run as demo_run
+from snapbuy.demo.run import (
+    DemoOptions,
+    DemoOutcome,
+    Say,
+    _trained_on,
+    choose_model,
+    precision_note,
+    run_demo,
+    training_minutes,
+)
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
@@ -23,16 +34,27 @@ def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> No
     assert spec == DEFAULT_MODEL_SPEC and "weights are in" in reason
 
 
-def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+# The demo command's training, bounded by steps (the command itself has only minutes): its time budget
+# (DEMO_ARGS) is so long that it never ends first, so a busy machine trains the same model, slower.
+DEMO_ARGS = ["demo", "--products", "30", "--minutes", "60", "--localiser-minutes", "60", "--no-serve"]
+DEMO_MODEL_STEPS = 20
+DEMO_LOCALISER_STEPS = 20
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SNAPBUY_MODELS_DIR", str(tmp_path / "models"))
     from snapbuy.config import get_settings
 
+    def run_demo_by_steps(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
+        bounded = replace(options, train_max_steps=DEMO_MODEL_STEPS, localiser_max_steps=DEMO_LOCALISER_STEPS)
+        return run_demo(settings, bounded, say)
+
+    monkeypatch.setattr(demo_run, "run_demo", run_demo_by_steps)  # the command imports it when it runs
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(
-            app, ["demo", "--products", "30", "--minutes", "0.1", "--localiser-minutes", "0.02", "--no-serve"]
-        )
+        result = CliRunner().invoke(app, DEMO_ARGS)
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -42,16 +64,16 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch) -> None:  #
     if resolve_precision("auto", device) == "bf16":
         where += " in bfloat16 autocast"
     order = "beside" if trains_beside_model(device) else "before"
-    assert f"min on the {where}, and {order} it its product localiser for 0.02 min (model:" in result.output
+    assert f"for 60 min or {DEMO_MODEL_STEPS} steps on the {where}, and {order} it" in result.output
+    assert f"its product localiser for 60 min or {DEMO_LOCALISER_STEPS} steps (model:" in result.output
+    assert f"trained {DEMO_MODEL_STEPS} steps in" in result.output
     assert "demo-clip.json:" in result.output and "demo-clip.pt (" in result.output
     assert "group_recall@1" in result.output and "floor 0.85" in result.output
     assert "with the model's product localiser" in result.output
     assert (tmp_path / "models" / "demo-clip.pt").is_file()
     assert list((tmp_path / "bench-results").glob("demo-eval-*.md"))
     # A second run reuses the model trained on the same shop instead of training again.
-    again = CliRunner().invoke(
-        app, ["demo", "--products", "30", "--minutes", "0.1", "--localiser-minutes", "0.02", "--no-serve"]
-    )
+    again = CliRunner().invoke(app, DEMO_ARGS)
     assert again.exit_code == 0, again.output
     assert "already trained on this shop" in again.output
 

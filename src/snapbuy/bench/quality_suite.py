@@ -16,11 +16,20 @@ from snapbuy.train.localiser_process import trains_beside_model
 
 
 def quality_benchmark(
-    settings: Settings, products: int, train_minutes: float | None, out_dir: Path, say: Say, seed: int = 0
+    settings: Settings,
+    products: int,
+    train_minutes: float | None,
+    out_dir: Path,
+    say: Say,
+    seed: int = 0,
+    *,
+    train_max_steps: int | None = None,
+    localiser_max_steps: int | None = None,
 ) -> tuple[tuple[Path, Path], DemoOutcome]:
     """Everything the run makes (shop, model when one is trained, index) lives in a temporary folder;
     the product default model is used when its weights are in settings.models_dir, as in the demo.
-    `train_minutes` None: the demo's; the product localiser gets the demo's share of the time."""
+    `train_minutes` None: the demo's; the product localiser gets the demo's share of the time. Either
+    training also ends after its max steps when given and they come first."""
     train_minutes, localiser_minutes = training_minutes(
         train_minutes, None, trains_beside_model(training_device(None))
     )
@@ -35,6 +44,8 @@ def quality_benchmark(
             seed=seed,
             train_minutes=train_minutes,
             localiser_minutes=localiser_minutes,
+            train_max_steps=train_max_steps,
+            localiser_max_steps=localiser_max_steps,
             retrain=True,
         )
         outcome = run_demo(settings, options, say)
@@ -46,6 +57,8 @@ def quality_benchmark(
             "products": products,
             "train_minutes": train_minutes,
             "localiser_minutes": round(localiser_minutes, 3),
+            "train_max_steps": train_max_steps,
+            "localiser_max_steps": localiser_max_steps,
             "seed": seed,
         },
         "model": outcome.model_spec,

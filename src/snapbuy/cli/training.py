@@ -26,6 +26,10 @@ def train_command(
     minutes: Annotated[
         float, typer.Option("--minutes", min=0.05, help="training time budget of the CLIP model")
     ] = 4.0,
+    max_steps: Annotated[
+        int | None,
+        typer.Option("--max-steps", min=1, help="also stop the CLIP model's training after this many steps"),
+    ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=2, help="shopper-photo views per step")
     ] = 200,
@@ -39,6 +43,10 @@ def train_command(
             "process, on a GPU before it",
         ),
     ] = 1.5,
+    localiser_max_steps: Annotated[
+        int | None,
+        typer.Option("--localiser-max-steps", min=1, help="also stop the localiser's after this many steps"),
+    ] = None,
     learning_rate: Annotated[
         float | None,
         typer.Option(
@@ -75,8 +83,10 @@ def train_command(
         allow_download=settings.allow_download,
         options=TrainOptions(
             minutes=minutes,
+            max_steps=max_steps,
             batch_size=batch_size,
             localiser_minutes=localiser_minutes,
+            localiser_max_steps=localiser_max_steps,
             learning_rate=learning_rate,
             seed=seed,
             device=device,

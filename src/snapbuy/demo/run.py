@@ -48,6 +48,9 @@ class DemoOptions:
     seed: int = 0
     train_minutes: float | None = None  # None: training_minutes' defaults
     localiser_minutes: float | None = None
+    # Each training also ends after this many steps when they come first (None: its minutes alone).
+    train_max_steps: int | None = None
+    localiser_max_steps: int | None = None
     retrain: bool = False
     catalog_views: int = DEMO_CATALOG_VIEWS
 
@@ -91,6 +94,11 @@ def training_minutes(
     if localiser_minutes is None:
         localiser_minutes = model * (LOCALISER_SHARE_BESIDE if beside else LOCALISER_SHARE_BEFORE)
     return model, localiser_minutes
+
+
+def _budget(minutes: float, max_steps: int | None) -> str:
+    """A training's budget as the demo says it: '7 min', or '7 min or 300 steps'."""
+    return f"{minutes:g} min" + ("" if max_steps is None else f" or {max_steps} steps")
 
 
 @dataclass
@@ -158,12 +166,13 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
             if precision == "bf16":
                 where += " in bfloat16 autocast"
             say(
-                f"training the demo model for {model_minutes:g} min on the {where}"
+                f"training the demo model for {_budget(model_minutes, options.train_max_steps)} "
+                f"on the {where}"
                 + (
                     ""
                     if not localiser_minutes
                     else f", and {'beside it' if beside else 'before it'} its product localiser "
-                    f"for {localiser_minutes:g} min"
+                    f"for {_budget(localiser_minutes, options.localiser_max_steps)}"
                 )
                 + f" (model: {reason})"
             )
@@ -175,7 +184,9 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
                 model_out,
                 options=TrainOptions(
                     minutes=model_minutes,
+                    max_steps=options.train_max_steps,
                     localiser_minutes=localiser_minutes,
+                    localiser_max_steps=options.localiser_max_steps,
                     seed=options.seed,
                 ),
                 catalog_sha256=sha,

@@ -57,11 +57,18 @@ def cut_outs_of(image_paths: Sequence[Path]) -> list[Image.Image]:
 
 
 def train_here(
-    cut_outs: Sequence[Image.Image], seconds: float, seed: int, device: torch.device, precision: str
+    cut_outs: Sequence[Image.Image],
+    seconds: float,
+    seed: int,
+    device: torch.device,
+    precision: str,
+    max_steps: int | None = None,
 ) -> TrainedLocaliser:
     """Train on the products' cut-outs in this process, on `device` in `precision` ("fp32" or
-    "bf16"), with torch's current threads."""
-    localiser, losses = train_localiser(cut_outs, seconds, seed, device=device, precision=precision)
+    "bf16"), with torch's current threads, for `seconds` or `max_steps` steps, whichever ends first."""
+    localiser, losses = train_localiser(
+        cut_outs, seconds, seed, max_steps=max_steps, device=device, precision=precision
+    )
     buffer = io.BytesIO()
     localiser.save(buffer)
     return TrainedLocaliser(buffer.getvalue(), losses, torch.get_num_threads(), precision)
@@ -77,13 +84,20 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 def _child(
-    sender: Connection, image_paths: list[Path], seconds: float, seed: int, threads: int, precision: str
+    sender: Connection,
+    image_paths: list[Path],
+    seconds: float,
+    seed: int,
+    threads: int,
+    precision: str,
+    max_steps: int | None,
 ) -> None:
     try:
         torch.set_num_threads(threads)
         # The images are read again here: cheaper than sending a thousand cut-outs down the pipe,
         # and done while the model trains.
-        sender.send(train_here(cut_outs_of(image_paths), seconds, seed, torch.device("cpu"), precision))
+        cut_outs = cut_outs_of(image_paths)
+        sender.send(train_here(cut_outs, seconds, seed, torch.device("cpu"), precision, max_steps))
     except BaseException as exc:
         if not isinstance(exc, SnapbuyError | KeyboardInterrupt):
             log.error("training the product localiser failed", exc_info=exc)  # the traceback, on stderr
@@ -98,13 +112,20 @@ class LocaliserProcess:
     running, so an interrupted or failed model training leaves no localiser training behind."""
 
     def __init__(
-        self, image_paths: Sequence[Path], seconds: float, seed: int, threads: int, precision: str = "fp32"
+        self,
+        image_paths: Sequence[Path],
+        seconds: float,
+        seed: int,
+        threads: int,
+        precision: str = "fp32",
+        *,
+        max_steps: int | None = None,
     ) -> None:
         context = multiprocessing.get_context("spawn")
         self._receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_child,
-            args=(sender, list(image_paths), seconds, seed, threads, precision),
+            args=(sender, list(image_paths), seconds, seed, threads, precision, max_steps),
             name="snapbuy-localiser-training",
             daemon=True,
         )

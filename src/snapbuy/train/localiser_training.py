@@ -1,4 +1,4 @@
-"""Time-budgeted training of the product localiser.
+"""Time-budgeted (optionally also step-bounded) training of the product localiser.
 
 The training images are small shopper-photo-like scenes drawn by the demo's own photo code with the
 shop's cut-out products, using only the training families (perspective, sensor noise and JPEG stay
@@ -33,7 +33,7 @@ from snapbuy.localiser import (
 from snapbuy.synth.cutout import cut_out
 from snapbuy.synth.photos import TRAINING_FAMILIES, shopper_photo
 from snapbuy.train.precision import autocast
-from snapbuy.train.schedule import warmup_cosine
+from snapbuy.train.schedule import budget_progress, warmup_cosine, within_budget
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,10 @@ DECOY_PRODUCT_SHARE = 0.15
 POOL_SIZE = 12000
 SCENES_PER_SECOND = 30
 BATCH = 64
+# A training bounded by steps sizes its pool by them instead, as the clock would at about 7.5 steps a
+# second (float32, one thread): every other step is a batch of BATCH scenes, so each scene is seen
+# about eight times, and the pool does not depend on how fast the machine draws scenes.
+SCENES_PER_STEP = 4
 # Float32 trainings of 7 minutes on one thread beside another (about 3000-3400 steps), three seeds,
 # found in / mean box IoU over 1000 demo photos: 5e-3 0.956 / 0.804, 0.939 / 0.783, 0.947 / 0.788
 # against 3e-3's 0.948 / 0.794, 0.927 / 0.774, 0.945 / 0.776; 8e-3 (seed 0) 0.951 / 0.801.
@@ -237,11 +241,22 @@ def scene_pool(sprites: Sequence[Image.Image], count: int, seed: int) -> ScenePo
     )
 
 
+def scene_pool_size(seconds: float, max_steps: int | None = None) -> int:
+    """Scenes to draw for a training of `seconds` (drawing included) that ends after `max_steps` steps
+    if those come first: SCENES_PER_SECOND of the time, or SCENES_PER_STEP of the steps when that is
+    fewer, at least one batch and at most POOL_SIZE."""
+    scenes = seconds * SCENES_PER_SECOND
+    if max_steps is not None:
+        scenes = min(scenes, max_steps * SCENES_PER_STEP)
+    return int(min(POOL_SIZE, max(BATCH, scenes)))
+
+
 def train_localiser(
     sprites: Sequence[Image.Image],
     seconds: float,
     seed: int,
     *,
+    max_steps: int | None = None,
     pool_size: int | None = None,
     width: int = 16,
     device: torch.device | None = None,
@@ -250,16 +265,20 @@ def train_localiser(
     """Train on scenes of `sprites` (RGBA cut-outs) on `device` (the CPU by default), the net's
     forward passes in `precision` ("fp32", or "bf16" autocast: train/precision.py), alternating
     batches of whole scenes and of close-ups, for `seconds` in all: drawing the scenes, then at least one
-    step. Returns the localiser (on the CPU, where search runs it) and the loss of every step."""
+    step, and at most `max_steps` when given. Returns the localiser (on the CPU, where search runs it)
+    and the loss of every step."""
     device = device or torch.device("cpu")
     began = time.perf_counter()
     torch.manual_seed(seed)
     if pool_size is None:
-        pool_size = int(min(POOL_SIZE, max(BATCH, seconds * SCENES_PER_SECOND)))
+        pool_size = scene_pool_size(seconds, max_steps)
     pool = scene_pool(sprites, pool_size, seed)
     steps_seconds = max(0.0, seconds - (time.perf_counter() - began))  # what drawing the scenes left
     log.info(
-        "training the product localiser for %.0f s on %d scenes and their close-ups", steps_seconds, pool_size
+        "training the product localiser for %.0f s%s on %d scenes and their close-ups",
+        steps_seconds,
+        "" if max_steps is None else f" or {max_steps} steps",
+        pool_size,
     )
     net = ProductMapNet(width).train().to(device).to(memory_format=torch.channels_last)
     # Fused: all parameters in one kernel (3 % faster steps on one CPU thread).
@@ -275,13 +294,16 @@ def train_localiser(
     )
     losses: list[float] = []
     started = time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < steps_seconds or not losses:
+    while True:
+        elapsed = time.perf_counter() - started
+        if losses and not within_budget(elapsed, steps_seconds, len(losses), max_steps):
+            break  # at least one step, however short the budget
         images, boxes, present = kinds[len(losses) % 2]
         # Drawn on the CPU, as ever, then moved: the same batches on a GPU as on the CPU.
         idx = torch.randint(0, len(images), (batch,), generator=generator).to(device)
         flip = (torch.rand(batch, generator=generator) < 0.5).to(device)
         pixels, targets = mirrored(images[idx].float() / 255.0, boxes[idx], flip)
-        share_done = elapsed / steps_seconds if steps_seconds > 0 else 1.0
+        share_done = budget_progress(elapsed, steps_seconds, len(losses), max_steps)
         for group in optimizer.param_groups:
             group["lr"] = warmup_cosine(share_done, LEARNING_RATE, WARMUP_FRACTION)
         with autocast(precision, device):

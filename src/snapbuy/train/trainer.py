@@ -2,7 +2,7 @@
 image <-> synthetic shopper-photo view of it, steered by learned proxies per product and per design
 (train/proxies.py); and the shop's product localiser (see train/localiser_training.py), written next
 to the checkpoint: on a CPU in a process of its own while the model trains
-(train/localiser_process.py), on a GPU before it."""
+(train/localiser_process.py), on a GPU before it. Either training may also be bounded by steps."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ from snapbuy.train.localiser_process import (
 from snapbuy.train.localiser_training import localiser_cut_out
 from snapbuy.train.precision import autocast, resolve_precision
 from snapbuy.train.proxies import ProductProxies, margin_cross_entropy
-from snapbuy.train.schedule import warmup_cosine
+from snapbuy.train.schedule import budget_progress, warmup_cosine, within_budget
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,9 @@ class StepPrinter:
 @dataclass(frozen=True)
 class TrainOptions:
     minutes: float = 4.0
+    # Training also ends after this many steps when they come before the end of `minutes` (None: time
+    # alone decides). With a time budget too long to end first, a run takes the same steps anywhere.
+    max_steps: int | None = None
     batch_size: int = 200  # views per step
     # None: FROM_SCRATCH_LEARNING_RATE, or FINE_TUNING_LEARNING_RATE when training starts from --init
     # weights (a from-scratch rate would wreck a pretrained CLIP in a few steps).
@@ -120,6 +123,7 @@ class TrainOptions:
     # Time for the product localiser (written next to the checkpoint); 0 = none. On a CPU with two
     # threads or more it trains beside the model, each on half the threads; otherwise before it.
     localiser_minutes: float = 1.5
+    localiser_max_steps: int | None = None  # as max_steps, for the localiser
     seed: int = 0
     threads: int | None = None
     device: str | None = None  # None: a CUDA GPU when there is one, else the CPU
@@ -286,6 +290,12 @@ def train(
         options = replace(options, learning_rate=rate)
     if out.suffix not in {".pt", ".pth"}:
         raise InvalidParameterError(f"--out must end in .pt, got {out}")
+    for flag, steps in (
+        ("--max-steps", options.max_steps),
+        ("--localiser-max-steps", options.localiser_max_steps),
+    ):
+        if steps is not None and steps < 1:
+            raise InvalidParameterError(f"{flag} must be at least 1, got {steps}")
     torch.manual_seed(options.seed)
     if options.threads:
         torch.set_num_threads(options.threads)
@@ -317,7 +327,12 @@ def train(
         if beside:
             job = stack.enter_context(
                 LocaliserProcess(
-                    data.image_paths, options.localiser_minutes * 60, options.seed, threads // 2, precision
+                    data.image_paths,
+                    options.localiser_minutes * 60,
+                    options.seed,
+                    threads // 2,
+                    precision,
+                    max_steps=options.localiser_max_steps,
                 )
             )
             log.info(
@@ -329,7 +344,12 @@ def train(
             torch.set_num_threads(threads - threads // 2)
         elif options.localiser_minutes:
             trained_localiser = train_here(
-                data.cut_outs, options.localiser_minutes * 60, options.seed, device, precision
+                data.cut_outs,
+                options.localiser_minutes * 60,
+                options.seed,
+                device,
+                precision,
+                max_steps=options.localiser_max_steps,
             )
         model = loaded.model.to(device)
         after_step = progress if job is None else _taking_threads_back(job, threads, progress)
@@ -433,9 +453,10 @@ def _train_model(
     progress: ProgressCallback | None,
     fine_tuning: bool,
 ) -> tuple[list[float], float]:
-    """Train `model` (already on `device`) for options.minutes, its image forward passes in
-    `precision`: the loss of every step, and the seconds the steps took. When `fine_tuning`, the
-    product proxies start at the catalog images' embeddings rather than at random."""
+    """Train `model` (already on `device`) for options.minutes or options.max_steps steps, whichever
+    ends first, its image forward passes in `precision`: the loss of every step, and the seconds the
+    steps took. When `fine_tuning`, the product proxies start at the catalog images' embeddings rather
+    than at random."""
     from open_clip.loss import ClipLoss
 
     size = int(preprocessing["image_size"][0])
@@ -473,13 +494,16 @@ def _train_model(
         options,
     )
     model.train()
-    while time.perf_counter() - started < budget:
+    while within_budget(time.perf_counter() - started, budget, len(losses), options.max_steps):
         if cursor + batch > n:
             order, cursor = torch.randperm(n, generator=generator), 0
         idx = order[cursor : cursor + batch].to(device)
         cursor += batch
         view = normalise(synthesize(idx))
-        lr = warmup_cosine((time.perf_counter() - started) / budget, learning_rate, options.warmup_fraction)
+        progress_share = budget_progress(
+            time.perf_counter() - started, budget, len(losses), options.max_steps
+        )
+        lr = warmup_cosine(progress_share, learning_rate, options.warmup_fraction)
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_factor"]
         # One forward pass for both: BatchNorm then normalises catalog shots and views with the same

@@ -1,0 +1,27 @@
+"""Fixtures of the API tests: every app is built with an explicit Settings and driven through
+TestClient as a context manager, so the lifespan runs. The search service is the session-wide sample
+index with the tiny model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from snapbuy.api import create_app
+from snapbuy.config import Settings
+from snapbuy.search import SearchService
+from tests.api.helpers import make_settings
+
+
+@pytest.fixture(scope="module")
+def settings(sample_index: Path) -> Settings:
+    return make_settings(sample_index)
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, sample_service: SearchService) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, sample_service)) as test_client:
+        yield test_client

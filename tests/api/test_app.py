@@ -1,0 +1,215 @@
+"""The app (api/app.py): its lifespan (loading in the background, not ready until loaded, an injected
+service left open) and its error handlers (every failure a JSON error envelope, and the server keeps
+serving)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from snapbuy.api import create_app
+from snapbuy.config import Settings
+from snapbuy.search import SearchService
+from tests.api.helpers import (
+    MAX_K,
+    assert_error,
+    assert_search_response,
+    assert_still_serving,
+    asymmetric_image,
+    encode,
+    make_settings,
+    photo_png,
+    png_bomb,
+    upload,
+    wait_for,
+)
+
+if TYPE_CHECKING:
+    from httpx2 import Response
+
+
+# --- lifespan: loading and readiness -------------------------------------------------------------
+
+
+def test_not_ready_while_index_cannot_load(tmp_path: Path) -> None:
+    empty = tmp_path / "empty-index"
+    empty.mkdir()
+    app = create_app(make_settings(empty))
+    with TestClient(app) as client:
+        assert client.get("/livez").status_code == 200
+
+        def load_failed() -> bool:
+            body: dict[str, Any] = client.get("/readyz").json()
+            return body.get("detail") != "loading model and index"
+
+        wait_for(load_failed)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "not_ready"
+        assert str(empty) in ready.json()["detail"]
+
+        requests: list[Callable[[], Response]] = [
+            lambda: upload(client, photo_png()),
+            lambda: client.get("/v1/search", params={"q": "watch"}),
+            lambda: client.get("/v1/products/WAT-1-RED"),
+            lambda: client.get("/v1/products/WAT-1-RED/similar"),
+            lambda: client.get("/v1/index"),
+        ]
+        for send in requests:
+            assert str(empty) in assert_error(send(), 503, "not_ready")
+        assert client.get("/livez").status_code == 200
+        assert client.get("/openapi.json").status_code == 200
+
+
+def test_background_load_becomes_ready(sample_index: Path, tmp_path: Path) -> None:
+    """Without an injected service the lifespan loads model and index (off the event loop)."""
+    app = create_app(make_settings(sample_index, models_dir=tmp_path / "models"))
+    with TestClient(app) as client:
+        assert client.get("/livez").status_code == 200
+        wait_for(lambda: client.get("/readyz").status_code != 503 or app.state.load_error is not None)
+        assert app.state.load_error is None
+        assert client.get("/readyz").json() == {"status": "ready", "detail": None}
+        body = client.get("/v1/search", params={"q": "green sneaker", "k": 2}).json()
+        assert_search_response(body, k=2, source="predicted")
+        assert upload(client, photo_png()).status_code == 200
+    assert app.state.service is None  # the app closed what it loaded
+
+
+def test_injected_service_is_not_closed(settings: Settings, sample_service: SearchService) -> None:
+    """The caller owns an injected service: stopping the app must leave it usable."""
+    with TestClient(create_app(settings, sample_service)) as client:
+        assert client.get("/v1/products/MUG-1-RED").status_code == 200
+    assert sample_service.product("MUG-1-RED").sku == "MUG-1-RED"
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+
+def test_unknown_route_and_method_are_json(client: TestClient) -> None:
+    assert_error(client.get("/v1/nothing-here"), 404, "not_found")
+    assert_error(client.delete("/v1/search"), 405, "method_not_allowed")
+
+
+def truncated_jpeg() -> bytes:
+    data = encode(asymmetric_image((256, 256)), "JPEG", quality=90)
+    return data[: len(data) // 2]
+
+
+BadRequest = Callable[[TestClient], "Response"]
+BAD_REQUESTS: list[tuple[str, BadRequest, int, str]] = [
+    ("k=0", lambda c: upload(c, photo_png(), {"k": 0}), 422, "invalid_parameter"),
+    ("k>max_k", lambda c: upload(c, photo_png(), {"k": MAX_K + 1}), 422, "invalid_parameter"),
+    ("k-not-int", lambda c: upload(c, photo_png(), {"k": "four"}), 422, "invalid_parameter"),
+    ("min>max", lambda c: upload(c, photo_png(), {"min_price": 9, "max_price": 3}), 422, "invalid_parameter"),
+    (
+        "unknown-category",
+        lambda c: upload(c, photo_png(), {"category": "spaceship"}),
+        422,
+        "invalid_parameter",
+    ),
+    ("empty-category", lambda c: upload(c, photo_png(), {"category": ""}), 422, "invalid_parameter"),
+    ("negative-min", lambda c: upload(c, photo_png(), {"min_price": -1}), 422, "invalid_parameter"),
+    ("negative-max", lambda c: upload(c, photo_png(), {"max_price": -0.01}), 422, "invalid_parameter"),
+    ("nan-price", lambda c: upload(c, photo_png(), {"min_price": "nan"}), 422, "invalid_parameter"),
+    (
+        "missing-image-field",
+        lambda c: c.post("/v1/search", files={"photo": ("photo.png", photo_png(), "image/png")}),
+        422,
+        "invalid_parameter",
+    ),
+    (
+        "truncated-jpeg",
+        lambda c: upload(c, truncated_jpeg(), content_type="image/jpeg"),
+        422,
+        "corrupt_image",
+    ),
+    (
+        "text-named-jpg",
+        lambda c: upload(c, b"just some notes\n" * 20, filename="photo.jpg", content_type="image/jpeg"),
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "random-bytes",
+        lambda c: upload(c, np.random.default_rng(7).bytes(4096), content_type="image/jpeg"),
+        415,
+        "unsupported_media_type",
+    ),
+    ("empty-image", lambda c: upload(c, b""), 415, "unsupported_media_type"),
+    ("gif", lambda c: upload(c, encode(asymmetric_image(), "GIF")), 415, "unsupported_media_type"),
+    (
+        "not-multipart-raw",
+        lambda c: c.post("/v1/search", content=photo_png(), headers={"content-type": "image/png"}),
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "not-multipart-form",
+        lambda c: c.post("/v1/search", data={"image": "x"}),
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "multipart-without-boundary",
+        lambda c: c.post("/v1/search", content=b"x", headers={"content-type": "multipart/form-data"}),
+        415,
+        "unsupported_media_type",
+    ),
+    ("bomb", lambda c: upload(c, png_bomb()), 413, "image_too_many_pixels"),
+    ("text-k=0", lambda c: c.get("/v1/search", params={"q": "watch", "k": 0}), 422, "invalid_parameter"),
+    (
+        "text-k>max",
+        lambda c: c.get("/v1/search", params={"q": "w", "k": MAX_K + 1}),
+        422,
+        "invalid_parameter",
+    ),
+    ("text-missing-q", lambda c: c.get("/v1/search"), 422, "invalid_parameter"),
+    ("text-empty-q", lambda c: c.get("/v1/search", params={"q": ""}), 422, "invalid_parameter"),
+    ("text-blank-q", lambda c: c.get("/v1/search", params={"q": "   "}), 422, "invalid_parameter"),
+    (
+        "text-min>max",
+        lambda c: c.get("/v1/search", params={"q": "w", "min_price": 5, "max_price": 1}),
+        422,
+        "invalid_parameter",
+    ),
+    (
+        "text-unknown-category",
+        lambda c: c.get("/v1/search", params={"q": "w", "category": "spaceship"}),
+        422,
+        "invalid_parameter",
+    ),
+    (
+        "similar-unknown-category",
+        lambda c: c.get("/v1/products/WAT-1-RED/similar", params={"category": "spaceship"}),
+        422,
+        "invalid_parameter",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("send", "status", "code"), [case[1:] for case in BAD_REQUESTS], ids=[case[0] for case in BAD_REQUESTS]
+)
+def test_bad_request_is_a_json_error_and_server_keeps_serving(
+    client: TestClient, send: BadRequest, status: int, code: str
+) -> None:
+    assert_error(send(client), status, code)
+    assert_still_serving(client)
+
+
+def test_unexpected_error_is_json_500(
+    settings: Settings, sample_service: SearchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(sample_service, "search_text", broken)
+    with TestClient(create_app(settings, sample_service), raise_server_exceptions=False) as client:
+        message = assert_error(client.get("/v1/search", params={"q": "watch"}), 500, "internal_error")
+        assert "boom" not in message  # internals stay in the log
+        assert client.get("/v1/products/WAT-1-RED").status_code == 200

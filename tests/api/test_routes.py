@@ -1,0 +1,155 @@
+"""The routes (api/routes.py): search by photo and by text, products and their similar products, and
+health, each checked against the full response contract and against exhaustive search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from snapbuy.search import SearchService
+from tests.api.helpers import (
+    CATEGORIES,
+    MAX_K,
+    PRODUCTS,
+    assert_error,
+    assert_matches_brute_force,
+    assert_search_response,
+    assert_sorted,
+    assert_still_serving,
+    image_query,
+    photo_png,
+    text_query,
+    upload,
+)
+
+# --- search: shapes and semantics --------------------------------------------------------------
+
+
+def test_image_search_contract(client: TestClient, sample_service: SearchService) -> None:
+    data = photo_png()
+    response = upload(client, data)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_search_response(body, k=4, source="predicted")  # k defaults to 4
+    assert body["model"] == sample_service.embedder.identity.spec
+    assert body["index_version"] == sample_service.bundle.manifest.version
+    assert {"decode", "embed", "search", "total"} <= set(body["timings_ms"])
+    assert_matches_brute_force(sample_service, body, image_query(sample_service, data), 4)
+
+
+def test_text_search_contract(client: TestClient, sample_service: SearchService) -> None:
+    response = client.get("/v1/search", params={"q": "red leather watch"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_search_response(body, k=4, source="predicted")
+    assert body["model"] == sample_service.embedder.identity.spec
+    query = text_query(sample_service, "red leather watch")
+    assert_matches_brute_force(sample_service, body, query, 4)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7, PRODUCTS, MAX_K])
+def test_k_is_respected(client: TestClient, sample_service: SearchService, k: int) -> None:
+    data = photo_png()
+    image_body = upload(client, data, {"k": k}).json()
+    assert_search_response(image_body, k=k, source="predicted")
+    assert_matches_brute_force(sample_service, image_body, image_query(sample_service, data), k)
+    # Each tier of the sample catalog holds two products per category.
+    assert all(len(t["items"]) == min(k, 2) for t in image_body["tiers"])
+
+    text_body = client.get("/v1/search", params={"q": "blue mug", "k": k}).json()
+    assert_search_response(text_body, k=k, source="predicted")
+    assert_matches_brute_force(sample_service, text_body, text_query(sample_service, "blue mug"), k)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_explicit_category_restricts_matches(
+    client: TestClient, sample_service: SearchService, category: str
+) -> None:
+    data = photo_png()
+    body = upload(client, data, {"category": category, "k": 10}).json()
+    assert_search_response(body, k=10, source="request", category=category)
+    assert len(body["matches"]) == 6  # the whole category, nothing from others
+    query = image_query(sample_service, data)
+    assert_matches_brute_force(sample_service, body, query, 10, category=category)
+
+    text = client.get("/v1/search", params={"q": "something", "category": category, "k": 3}).json()
+    assert_search_response(text, k=3, source="request", category=category)
+
+
+@pytest.mark.parametrize(
+    ("min_price", "max_price"),
+    [(400.0, 1600.0), (None, 200.0), (2000.0, None), (450.0, 450.0), (5000.0, None)],
+)
+def test_price_filters(
+    client: TestClient, sample_service: SearchService, min_price: float | None, max_price: float | None
+) -> None:
+    params: dict[str, Any] = {"k": 10}
+    if min_price is not None:
+        params["min_price"] = min_price
+    if max_price is not None:
+        params["max_price"] = max_price
+    data = photo_png()
+    body = upload(client, data, params).json()
+    assert_search_response(body, k=10, source="predicted", min_price=min_price, max_price=max_price)
+    query = image_query(sample_service, data)
+    assert_matches_brute_force(sample_service, body, query, 10, min_price=min_price, max_price=max_price)
+    if (min_price, max_price) == (450.0, 450.0):  # both bounds inclusive: exactly SNE-1-BLACK
+        assert [m["sku"] for m in body["matches"]] == ["SNE-1-BLACK"]
+    if min_price == 5000.0:  # nothing that dear: empty lists, not an error
+        assert body["matches"] == [] and all(t["items"] == [] for t in body["tiers"])
+
+    # Filters and category combine on the text endpoint too.
+    text = client.get("/v1/search", params={**params, "q": "watch", "category": "watch"}).json()
+    assert_search_response(
+        text, k=10, source="request", category="watch", min_price=min_price, max_price=max_price
+    )
+
+
+# --- products ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/products/NO-SUCH-SKU", "/v1/products/NO-SUCH-SKU/similar"])
+def test_unknown_product_is_404(client: TestClient, path: str) -> None:
+    assert "NO-SUCH-SKU" in assert_error(client.get(path), 404, "not_found")
+    assert_still_serving(client)
+
+
+def test_similar_leaves_the_product_out(client: TestClient, sample_service: SearchService) -> None:
+    skus = [m["sku"] for m in client.get("/v1/search", params={"q": "x", "k": PRODUCTS}).json()["matches"]]
+    assert len(skus) == PRODUCTS
+    for sku in skus:
+        product = client.get(f"/v1/products/{sku}").json()
+        response = client.get(f"/v1/products/{sku}/similar", params={"k": 3})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert_search_response(body, k=3, source="product", category=product["category"], excluded=sku)
+        assert len(body["matches"]) == 3
+        assert_sorted(body["matches"])
+        record = sample_service.product(sku)
+        query = sample_service.catalog.first_vector_of(record)
+        assert_matches_brute_force(sample_service, body, query, 3, category=product["category"], excluded=sku)
+
+
+def test_similar_default_k_and_filters(client: TestClient) -> None:
+    body = client.get("/v1/products/SNE-2-BLUE/similar").json()
+    assert_search_response(body, k=4, source="product", category="sneaker", excluded="SNE-2-BLUE")
+    assert len(body["matches"]) == 4
+
+    filtered = client.get("/v1/products/SNE-2-BLUE/similar", params={"max_price": 1045}).json()
+    assert_search_response(
+        filtered, k=4, source="product", category="sneaker", max_price=1045, excluded="SNE-2-BLUE"
+    )
+    assert sorted(m["sku"] for m in filtered["matches"]) == ["SNE-1-BLACK", "SNE-1-RED"]
+    assert_error(client.get("/v1/products/SNE-2-BLUE/similar", params={"k": 0}), 422, "invalid_parameter")
+
+
+# --- health ----------------------------------------------------------------------------------------
+
+
+def test_livez_and_readyz_when_ready(client: TestClient) -> None:
+    live = client.get("/livez")
+    assert live.status_code == 200 and live.json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"

@@ -1,0 +1,71 @@
+"""The published response shapes (api/schemas.py): a product, the index summary, and the OpenAPI
+document with its error responses."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from snapbuy.search import SearchService
+from tests.api.helpers import CATEGORIES, PRODUCTS, TIER_NAMES, assert_item
+
+
+def test_get_product(client: TestClient) -> None:
+    response = client.get("/v1/products/WAT-1-RED")
+    assert response.status_code == 200, response.text
+    item = response.json()
+    assert_item(item, scored=False)
+    assert item == {
+        "sku": "WAT-1-RED",
+        "title": "Basico red watch",
+        "brand": "Basico",
+        "category": "watch",
+        "price": 630.0,
+        "currency": "NOK",
+        "tier": "budget",
+        "item_group_id": "WAT-1",
+        "score": None,
+    }
+
+
+def test_index_summary(client: TestClient, sample_service: SearchService) -> None:
+    response = client.get("/v1/index")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    manifest = sample_service.bundle.manifest
+    assert body["version"] == manifest.version
+    assert body["model"]["spec"] == sample_service.embedder.identity.spec
+    assert body["model"]["random_weights"] is True
+    assert body["embedding_dim"] == sample_service.embedder.dim
+    assert body["counts"]["products"] == PRODUCTS
+    assert body["counts"]["vectors"] == PRODUCTS
+    assert body["currency"] == "NOK"
+    assert body["categories"] == CATEGORIES
+    bounds = body["tiers"]["bounds"]
+    assert sorted(bounds) == CATEGORIES
+    for tiers in bounds.values():
+        assert [t["name"] for t in tiers] == TIER_NAMES
+    # The tier bounds in search responses are the ones the index summary publishes.
+    search = client.get("/v1/search", params={"q": "mug", "category": "mug"}).json()
+    assert [(t["name"], t["min_price"], t["max_price"]) for t in search["tiers"]] == [
+        (t["name"], t["min_price"], t["max_price"]) for t in bounds["mug"]
+    ]
+
+
+def test_openapi_lists_routes(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    expected = {
+        "/v1/search": {"get", "post"},
+        "/v1/products/{sku}": {"get"},
+        "/v1/products/{sku}/similar": {"get"},
+        "/v1/index": {"get"},
+        "/livez": {"get"},
+        "/readyz": {"get"},
+    }
+    assert expected.keys() <= paths.keys()
+    for path, methods in expected.items():
+        assert methods <= paths[path].keys()
+    post = paths["/v1/search"]["post"]
+    assert {"413", "415", "422", "503"} <= post["responses"].keys()
+    assert {p["name"] for p in post["parameters"]} >= {"k", "category", "min_price", "max_price"}
