@@ -33,9 +33,7 @@ from snapbuy.train.trainer import (
     FROM_SCRATCH_LEARNING_RATE,
     TrainOptions,
     TrainReport,
-    _design_means,
     _taking_threads_back,
-    design_indices,
     train,
 )
 
@@ -127,16 +125,6 @@ def test_checkpoint_records_how_it_was_trained(trained: TrainReport) -> None:
     assert meta["localiser"]["precision"] == meta["precision"]
     state = torch.load(trained.checkpoint, weights_only=True)["state_dict"]
     assert {tensor.device.type for tensor in state.values()} == {"cpu"}
-
-
-def test_designs_are_numbered_in_order_of_first_appearance() -> None:
-    assert design_indices(["WAT001", "WAT002", "WAT001", "sku:X-1"]).tolist() == [0, 1, 0, 2]
-
-
-def test_design_proxies_for_fine_tuning_start_at_each_design_mean() -> None:
-    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
-    means = _design_means(bank, torch.tensor([0, 0, 1]))
-    assert torch.allclose(means, torch.tensor([[0.5**0.5, 0.5**0.5], [0.0, 1.0]]))
 
 
 def test_a_config_from_another_run_is_refused(trained: TrainReport, tmp_path: Path) -> None:
