@@ -48,7 +48,9 @@ def test_the_defaults_use_the_clip_bank_and_proxy_terms() -> None:
 def test_the_loss_is_the_sum_of_its_terms() -> None:
     loss = objective(TrainOptions())(step())
     terms = objective(TrainOptions()).terms(step())
-    assert float(loss.detach()) == pytest.approx(float(sum(terms.values()).detach()), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(
+        sum(float(term.detach()) for term in terms.values()), rel=1e-6
+    )
 
 
 def test_a_weight_scales_its_term_and_zero_leaves_it_out() -> None:
