@@ -5,12 +5,9 @@ places. With catalog views on, indexing also shows the model a few synthetic sho
 each catalog image (its product cut out, scaled, tilted and mirrored onto a cluttered scene, sometimes
 partly covered, its colours shifted: the training views of synth/views.py, which use only the
 training families) and stores the normalised sum of the studio shot's embedding and the mean of the
-views' embeddings. The index keeps one vector per image, so search is unchanged.
-
-On the demo shop (models trained 1450 steps without the proxies' margin, the same 1000 shopper
-photos), 16 views per image lifted item-group recall@1 from 0.867 to 0.878 on the true product boxes
-and from 0.822 to 0.842 on the localiser's, and 0.866 -> 0.876 / 0.824 -> 0.836 for a second model; for
-a demo model trained with the margin, 0.876 -> 0.882 / 0.833 -> 0.842."""
+views' embeddings. The index keeps one vector per image, so search is unchanged. On the demo shop
+this lifts item-group recall (docs/experiments/2026-11-30-catalog-views.md#on-the-demo-shop);
+unmeasured for a pretrained CLIP, hence off by default."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch: pytest.Monk
 def test_demo_warns_when_the_cpu_trains_in_float32() -> None:
     note = precision_note("cpu", "fp32")
     assert note is not None and "float32" in note and "under a floor" in note
-    assert precision_note("cpu", "bf16") is None  # the figures the README reports
+    assert precision_note("cpu", "bf16") is None  # the figures docs/demo.md reports
     assert precision_note("cuda", "fp32") is None  # measured on CPUs only; no GPU has run the demo
 
 

@@ -66,18 +66,15 @@ LOCALISER_SHARE_BEFORE = 2.0 / 5.0
 
 def precision_note(device_type: str, precision: str) -> str | None:
     """A warning for a CPU that computes bfloat16 only in emulation, where both nets train in float32
-    and fit fewer steps into the same minutes (README). Forced to float32, the demo met its floors on
-    a Zen 5 EPYC but not on the 2-core AMX Xeon (group recall@1 0.826 and 0.838, floor 0.85), nor on
-    the EPYC held to AVX2 kernels, as on an AVX2-only CPU (category accuracy 0.948 in one run, floor
-    0.95; group recall@1 0.849 in another)."""
+    and fit fewer steps into the same minutes: on slower such CPUs runs ended under a floor
+    (docs/experiments/2026-11-30-precision-and-cpu-kernels.md#forced-float32-runs)."""
     if device_type != "cpu" or precision == "bf16":
         return None
     return (
         "  note: this CPU has no bfloat16 arithmetic in hardware, so both nets train in float32 and fit "
-        "fewer steps into the same minutes; expect lower figures than the README's: runs forced to "
-        "float32 on slower CPUs ended under a floor (item-group recall@1 0.826 and 0.838 against 0.85 on "
-        "a Xeon; with AVX2 kernels only, category accuracy 0.948 against 0.95 in one run, group "
-        "recall@1 0.849 in another)"
+        "fewer steps into the same minutes; expect lower figures than docs/demo.md reports: runs forced "
+        "to float32 on slower CPUs ended a point or so under a floor "
+        "(docs/experiments/2026-11-30-precision-and-cpu-kernels.md#forced-float32-runs)"
     )
 
 

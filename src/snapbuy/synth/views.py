@@ -7,8 +7,7 @@ cluttered scene, may put an occluder over its edge, and shifts its colour. Only 
 families are used: perspective, sensor noise and JPEG artefacts stay held out. Blur, a training
 family, is not drawn here either: a shopper photo's defocus shrinks to well under a pixel at the
 model's input size, while a 3 x 3 blur there wipes out the small parts that tell designs apart
-(paired 7-minute runs on the demo shop, views around the true box: item-group recall@1 0.838 with
-half the views blurred, 0.847 with 15 %, 0.859 with none)."""
+(docs/experiments/2026-11-30-training-recipe.md#no-blur-in-views)."""
 
 from __future__ import annotations
 
@@ -24,17 +23,15 @@ from snapbuy.synth.cutout import cut_out
 from snapbuy.synth.photos import scene
 
 # Fraction of the view the product spans. Search embeds a square crop around the product the localiser
-# found (about 0.9 of the crop); training on that framing rather than 0.4-1.0 lifted recall on such
-# crops by a third in 2-minute runs (group R@1 0.09 -> 0.16 through the localiser, 300 photos).
+# found (about 0.9 of the crop), and training on that framing rather than 0.4-1.0 found more
+# (docs/experiments/2026-11-30-training-recipe.md#product-scale-in-views).
 SCALE_RANGE = (0.8, 1.0)
 MAX_TILT_DEGREES = 25.0
 OCCLUSION_RATE = 0.4
 # Sprites are kept at this many times the view's side (at most MAX_SPRITE_SIDE pixels) and each view
 # samples its product down from one: edges and small parts stay as sharp as in a phone photo shrunk to
-# the model's input, where warping a view-sized sprite blurs them. Paired 7-minute runs on the demo
-# shop (one thread each, views around the true box, no blur): item-group recall@1 0.859 -> 0.886 at
-# twice the side (1676 -> 1576 steps; a repeat on a busier machine, 1425 steps: 0.862), 0.860 at three
-# times (1388 steps).
+# the model's input, where warping a view-sized sprite blurs them. Twice the side did best
+# (docs/experiments/2026-11-30-training-recipe.md#oversampled-cut-outs).
 SPRITE_OVERSAMPLE = 2
 MAX_SPRITE_SIDE = 160
 # Scenes are drawn at twice the view size and each use takes a random zoomed, turned, mirrored and
@@ -84,9 +81,9 @@ class ViewSynthesizer:
         self._picked: dict[str, torch.Tensor] = {}
 
     def _pick(self, name: str, bank: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """bank[rows], copied by index_select into a buffer kept under `name`. Profiled in a training
-        run, `bank[rows]` (advanced indexing into a fresh tensor) took 30 and 22 ms of a ~300 ms step
-        for the sprites and backgrounds, this 11 and 8 (about 4 % more steps)."""
+        """bank[rows], copied by index_select into a buffer kept under `name`: cheaper than advanced
+        indexing into a fresh tensor every step
+        (docs/experiments/2026-11-30-precision-and-cpu-kernels.md#index-select-buffers)."""
         buffer = self._picked.get(name)
         if buffer is None or len(buffer) < len(rows):
             buffer = self._picked[name] = bank.new_empty((len(rows), *bank.shape[1:]))

@@ -1,11 +1,10 @@
 """The product localiser's training in a process of its own, side by side with the CLIP model's.
 
 On a CPU the two small nets make poor use of a second thread each (torch's kernels for them are too
-small: a model step takes 282 ms on two threads against 427 ms on one), so the two trainings run at
-the same time, each on half the threads, rather than one after the other on all of them. On the demo
-shop with 2 cores, the model for 7 minutes with the localiser for 6.75 beside it, against 2 then 5
-minutes: the model took 1178 steps instead of 1087, the localiser 3518 instead of 1356, and it found
-the product in 0.912 of 400 photos instead of 0.855. On a GPU both train one after the other there."""
+small), so the two trainings run at the same time, each on half the threads, rather than one after the
+other on all of them: both get more steps in the same minutes
+(docs/experiments/2026-11-30-localiser.md#side-by-side-training).
+On a GPU both train one after the other there."""
 
 from __future__ import annotations
 

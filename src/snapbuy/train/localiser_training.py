@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 
 # Training scenes: 3:4 portrait at the localiser's input size (a short side of 72 pixels), drawn at
 # RENDER_FACTOR times that size and shrunk, as a phone photo is shrunk for the localiser: scenes drawn
-# small directly have other edges and line widths (300 demo photos: 0.70 -> 0.75 of products found).
-# 72 rather than 96: the second look draws the box, and in 2 minutes 1.5x the steps found as many
-# products (0.848 against 0.840 of 400 demo photos).
+# small directly have other edges and line widths, and found fewer products
+# (docs/experiments/2026-11-30-localiser.md#scenes-drawn-large). 72 rather than 96: the second look
+# draws the box, and the steps a smaller input saves find as many products
+# (docs/experiments/2026-11-30-localiser.md#input-side-72).
 SCENE_SIZE = (72, 96)
 RENDER_FACTOR = 4
 # Close-ups for the second look: squares of about REFINE_MARGIN times the product's longer side, their
@@ -57,10 +58,8 @@ DECOY_EVERY = 2
 DECOY_PRODUCT_SHARE = 0.15
 # The scene pool grows with the time budget, so that each scene is seen about eight times beside the
 # model on one thread in float32, up to POOL_SIZE. A pool seen much more often than that is learnt by
-# heart: trained about 7 minutes on one thread beside another training, on the demo shop, the localiser
-# found the product in 0.907 of 400 photos with 4,000 scenes, 0.948 with 8,000, 0.950 with 12,000 and
-# 0.940 with 16,000 (drawing a scene takes about 3 ms). In bfloat16 (twice the steps) 20,000 scenes
-# found it in 0.961 of 1000 photos against 0.956 with 12,000: within the noise, not worth the memory.
+# heart, and a larger one gained nothing worth its memory
+# (docs/experiments/2026-11-30-localiser.md#scene-pool-size).
 POOL_SIZE = 12000
 SCENES_PER_SECOND = 30
 BATCH = 64
@@ -68,9 +67,8 @@ BATCH = 64
 # second (float32, one thread): every other step is a batch of BATCH scenes, so each scene is seen
 # about eight times, and the pool does not depend on how fast the machine draws scenes.
 SCENES_PER_STEP = 4
-# Float32 trainings of 7 minutes on one thread beside another (about 3000-3400 steps), three seeds,
-# found in / mean box IoU over 1000 demo photos: 5e-3 0.956 / 0.804, 0.939 / 0.783, 0.947 / 0.788
-# against 3e-3's 0.948 / 0.794, 0.927 / 0.774, 0.945 / 0.776; 8e-3 (seed 0) 0.951 / 0.801.
+# Chosen for float32 trainings, where it found more products than 3e-3 over three seeds
+# (docs/experiments/2026-11-30-localiser.md#learning-rate).
 LEARNING_RATE = 5e-3
 WARMUP_FRACTION = 0.05
 # The centre target is a Gaussian bump this wide (as a share of the box's sides, at least half a cell).
@@ -121,8 +119,8 @@ def localiser_loss(
 ) -> torch.Tensor:
     """The centre map by a focal loss, as CenterNet's: the cell nearest the product's centre is the one
     positive, its neighbours are penalised less the nearer they are, and cells the net already gets
-    right count little, so the few cells that matter are not drowned by the many easy ones (2 minutes
-    of training: 0.848 -> 0.892 of 400 demo photos' products found, against binary cross-entropy).
+    right count little, so the few cells that matter are not drowned by the many easy ones (it found
+    more products than binary cross-entropy: docs/experiments/2026-11-30-localiser.md#focal-loss).
     The box edges by L1, weighted towards the central cells, so a decoy teaches only the centre map."""
     centre, edges = map_targets(boxes, out.shape[-2], out.shape[-1], present)
     flat = centre.flatten(1)

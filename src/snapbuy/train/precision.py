@@ -1,9 +1,9 @@
 """Training precision: bfloat16 autocast where the hardware computes it natively, float32 elsewhere.
 
 The demo's nets are small, so a step is bound by convolutions and batch norms over many small
-images; on one thread of a Xeon with AMX, bfloat16 autocast makes a model step 1.29x faster and a
-localiser step 1.85x; on a Zen 5 EPYC (AVX512-BF16, no AMX) the demo's 7 minutes held 1.3x the
-model's and 1.6x the localiser's float32 steps. In the same minutes both learnt more (see README).
+images; where the CPU computes bfloat16 (AMX, AVX512-BF16) autocast makes both nets' steps faster, and
+in the same minutes both learn more
+(docs/experiments/2026-11-30-precision-and-cpu-kernels.md#bfloat16-step-times).
 On a CPU without hardware bfloat16 it is emulated and slower, so "auto" keeps float32 there."""
 
 from __future__ import annotations
