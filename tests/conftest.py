@@ -13,12 +13,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from snapbuy.bundle import open_current
 from snapbuy.embed.openclip import OpenClipEmbedder, load_embedder
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.loading import build_service
 from snapbuy.search import SearchService
+
+# The tests run torch on one thread (those of the thread handling set their own). On a busy machine two
+# threads of the tests' small ops mostly wait for each other: 20 localiser training steps took 5.5 s on
+# one thread and 34 s on two while other work kept the machine's two cores busy.
+torch.set_num_threads(1)
 
 DATA = Path(__file__).parent / "data"
 TINY_CONFIG = DATA / "tiny-clip.json"
