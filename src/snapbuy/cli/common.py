@@ -19,6 +19,10 @@ from snapbuy.errors import SnapbuyError
 F = TypeVar("F", bound=Callable[..., Any])
 
 IndexOpt = Annotated[Path, typer.Option("--index", help="index folder (holds CURRENT and versions)")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option("--device", help="cpu or cuda: where the model and the similarity search run"),
+]
 ModelOpt = Annotated[
     str | None,
     typer.Option("--model", help="model spec ARCH[:WEIGHTS]; default: the index's own model"),

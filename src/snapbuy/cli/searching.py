@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from snapbuy.cli.common import IndexOpt, ModelOpt, reports_errors, settings_with
+from snapbuy.cli.common import DeviceOpt, IndexOpt, ModelOpt, reports_errors, settings_with
 from snapbuy.config import Settings
 
 
@@ -37,10 +37,7 @@ def search_command(
     min_price: Annotated[float | None, typer.Option("--min-price", min=0)] = None,
     max_price: Annotated[float | None, typer.Option("--max-price", min=0)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON response")] = False,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="cpu or cuda: where the model and the similarity search run"),
-    ] = None,
+    device: DeviceOpt = None,
     model: ModelOpt = None,
 ) -> None:
     """Search an index with a photo: best matches plus the closest SKUs in each price tier."""
@@ -66,10 +63,7 @@ def serve_command(
     index: IndexOpt,
     host: Annotated[str | None, typer.Option("--host", help="bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option("--port", help="port (default 8000)")] = None,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="cpu or cuda: where the model and the similarity search run"),
-    ] = None,
+    device: DeviceOpt = None,
     model: ModelOpt = None,
 ) -> None:
     """Serve the HTTP API (POST /v1/search, GET /v1/products/{sku}/similar, /readyz, ...)."""
