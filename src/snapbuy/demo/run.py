@@ -66,15 +66,15 @@ LOCALISER_SHARE_BEFORE = 2.0 / 5.0
 
 def precision_note(device_type: str, precision: str) -> str | None:
     """A warning for a CPU that computes bfloat16 only in emulation, where both nets train in float32
-    and fit fewer steps into the same minutes: on slower such CPUs runs ended under a floor
-    (docs/experiments/2026-11-30-precision-and-cpu-kernels.md#forced-float32-runs)."""
+    and fit fewer steps into the same minutes: on all but the fastest CPU measured such runs ended under
+    a floor, far under on a slow one (docs/benchmarks.md#demo-quality)."""
     if device_type != "cpu" or precision == "bf16":
         return None
     return (
         "  note: this CPU has no bfloat16 arithmetic in hardware, so both nets train in float32 and fit "
-        "fewer steps into the same minutes; expect lower figures than docs/demo.md reports: runs forced "
-        "to float32 on slower CPUs ended a point or so under a floor "
-        "(docs/experiments/2026-11-30-precision-and-cpu-kernels.md#forced-float32-runs)"
+        "fewer steps into the same minutes; expect lower figures than docs/demo.md reports: on all but "
+        "the fastest CPU measured, float32 runs ended under a floor, far under on a slow one "
+        "(docs/benchmarks.md#demo-quality)"
     )
 
 
