@@ -87,8 +87,7 @@ def open_service(index_root: Path, settings: Settings, model_spec: str | None = 
     embedder = load_embedder(
         spec, models_dir=settings.models_dir, device=device, allow_download=settings.allow_download
     )
-    framing = FramingSettings.from_settings(settings)
-    service = build_service(bundle, embedder, framing, configured_localiser(spec, settings), device)
+    service = configured_service(embedder, bundle, settings, configured_localiser(spec, settings))
     log.info(
         "loaded index %s (%d products) with model %s",
         bundle.manifest.version,

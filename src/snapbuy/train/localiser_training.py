@@ -279,7 +279,8 @@ def train_localiser(
         pool_size,
     )
     net = ProductMapNet(width).train().to(device).to(memory_format=torch.channels_last)
-    # Fused: all parameters in one kernel (3 % faster steps on one CPU thread).
+    # Fused: all parameters in one kernel, a little faster
+    # (docs/experiments/2026-11-30-precision-and-cpu-kernels.md#fused-adamw).
     optimizer = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-4, fused=True)
     generator = torch.Generator().manual_seed(seed)
     batch = min(BATCH, pool_size)
