@@ -118,3 +118,10 @@ class NotReadyError(SnapbuyError):
     code = "not_ready"
     http_status = 503
     exit_code = 1
+
+
+class IndexBusyError(BundleError):
+    """Another `snapbuy index` run holds the index's lock."""
+
+    code = "index_busy"
+    exit_code = 9

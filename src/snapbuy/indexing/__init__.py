@@ -1,0 +1,29 @@
+"""Batch indexing: a product feed (file or URL) -> image bytes (downloaded through a content cache, or
+local files confined to the image root) -> embeddings (only those the embedding cache lacks) -> a new
+bundle version, published atomically under the index's lock."""
+
+from snapbuy.indexing.build import build_index
+from snapbuy.indexing.options import (
+    EMBEDDING,
+    FETCHING,
+    IMAGE_ERRORS_FILE,
+    REJECTS_FILE,
+    ImageCounts,
+    ImageProblem,
+    IndexingOptions,
+    IndexingProgress,
+    IndexingReport,
+)
+
+__all__ = [
+    "EMBEDDING",
+    "FETCHING",
+    "IMAGE_ERRORS_FILE",
+    "REJECTS_FILE",
+    "ImageCounts",
+    "ImageProblem",
+    "IndexingOptions",
+    "IndexingProgress",
+    "IndexingReport",
+    "build_index",
+]
