@@ -79,6 +79,26 @@ class Settings(BaseSettings):
         "its vector (catalog_views.py), at (1 + views) times the embedding work of indexing. 0: off.",
     )
     decode_workers: int = Field(default=2, ge=1, description="Threads decoding images while indexing.")
+    max_catalog_image_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        gt=0,
+        description="Largest catalog image `snapbuy index` reads or downloads, in bytes; a larger one is "
+        "an image error.",
+    )
+    fetch_per_host: int = Field(
+        default=8, ge=1, description="Concurrent image downloads from one host while indexing."
+    )
+    fetch_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to an image or feed server before giving up."
+    )
+    fetch_read_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds a download may wait for the next bytes before giving up."
+    )
+    fetch_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Extra attempts for a download answered 429 or 5xx, or cut off; Retry-After is honoured.",
+    )
     crop_scales: list[float] = Field(
         default_factory=lambda: list(DEFAULT_CROP_SCALES),
         description="Square crops (fractions of the photo's shorter side) tried to find the product in a "

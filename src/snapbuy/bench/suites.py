@@ -109,6 +109,19 @@ def run_api_suite(request: BenchRequest) -> list[Path]:
     return list(paths)
 
 
+def run_ingest_suite(request: BenchRequest) -> list[Path]:
+    from snapbuy.bench.ingest_suite import ingest_benchmark
+    from snapbuy.embed.openclip import load_embedder
+
+    settings = request.settings
+    spec = request.model or SPEED_MODEL_SPEC
+    embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
+    products = request.size or (500 if request.quick else 10_000)
+    with tempfile.TemporaryDirectory(prefix="snapbuy-ingest-") as tmp:
+        paths, _ = ingest_benchmark(embedder, products, Path(tmp), request.out, settings.batch_size)
+    return list(paths)
+
+
 def run_quality_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.quality_suite import quality_benchmark
 
@@ -134,6 +147,12 @@ def bench_suites() -> dict[str, BenchSuite]:
             "embed", "images/s decoding and embedding phone photos; one shopper query's cost", run_embed_suite
         ),
         BenchSuite("api", "photo uploads to a real `snapbuy serve` at 1, 4 and 8 clients", run_api_suite),
+        BenchSuite(
+            "ingest",
+            "indexing a feed of http image links from loopback: first run, unchanged and 1 % changed "
+            "re-runs, against local files",
+            run_ingest_suite,
+        ),
         BenchSuite(
             "quality", "the demo's end-to-end evaluation with the machine and the floors", run_quality_suite
         ),

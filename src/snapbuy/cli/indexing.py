@@ -3,21 +3,51 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 
-from snapbuy.cli.common import IndexOpt, ModelOpt, ProgressPrinter, reports_errors, settings_with
+from snapbuy.cli.common import IndexOpt, ModelOpt, reports_errors, settings_with
 from snapbuy.config import DEFAULT_MODEL_SPEC
+
+if TYPE_CHECKING:
+    from snapbuy.indexing import IndexingReport
 
 
 @reports_errors
 def index_command(
-    catalog: Annotated[Path, typer.Argument(help="product feed: .csv, .tsv/.txt or .jsonl")],
+    feed: Annotated[
+        str,
+        typer.Argument(
+            help="product feed: a file or an http(s) URL; CSV, TSV, JSONL, GMC/Meta RSS or Atom XML, "
+            "a Shopify product export, or any of them gzipped",
+            show_default=False,
+        ),
+    ],
     index: IndexOpt,
     model: Annotated[
         str | None, typer.Option("--model", help=f"model spec ARCH[:WEIGHTS] (default {DEFAULT_MODEL_SPEC})")
+    ] = None,
+    feed_format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv | tsv | jsonl | xml | shopify (default: detected from the content)"),
+    ] = None,
+    currency: Annotated[
+        str | None,
+        typer.Option(
+            "--currency",
+            help="the feed's ISO 4217 currency, for bare numbers and symbols like $ or kr "
+            "(required for Shopify exports)",
+        ),
+    ] = None,
+    image_root: Annotated[
+        Path | None,
+        typer.Option("--image-root", help="local image paths must lie inside this folder (default: the feed's)"),
+    ] = None,
+    image_cache: Annotated[
+        Path | None,
+        typer.Option("--image-cache", help="where downloaded images are cached (default: INDEX/.cache/images)"),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="images per model call")
@@ -56,9 +86,20 @@ def index_command(
             "(default 0: off; the demo uses 16)",
         ),
     ] = None,
+    wait_for_lock: Annotated[
+        float,
+        typer.Option(
+            "--wait-for-lock",
+            min=0,
+            help="seconds to wait when another run is indexing into the same index (default 0: refuse)",
+        ),
+    ] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
-    """Index a catalog feed into a new version of an index bundle and make it live."""
+    """Index a product feed into a new version of an index bundle and make it live."""
+    from snapbuy.cli.progress import indexing_progress
     from snapbuy.embed.openclip import load_embedder
+    from snapbuy.fetching import FetchPolicy
     from snapbuy.index import parse_size
     from snapbuy.indexing import IndexingOptions, build_index
     from snapbuy.tiers import parse_tier_bounds
@@ -84,13 +125,43 @@ def index_command(
         index_type=settings.index_type,
         memory_budget=budget,
         catalog_views=settings.catalog_views,
+        feed_format=feed_format,
+        currency=currency,
+        image_root=image_root,
+        image_cache=image_cache,
+        fetch=FetchPolicy(
+            max_bytes=settings.max_catalog_image_bytes,
+            connect_timeout=settings.fetch_connect_timeout,
+            read_timeout=settings.fetch_read_timeout,
+            per_host=settings.fetch_per_host,
+            retries=settings.fetch_retries,
+        ),
+        max_image_bytes=settings.max_catalog_image_bytes,
+        lock_wait_seconds=wait_for_lock,
     )
-    report = build_index(catalog, index, embedder, options, progress=ProgressPrinter("embedding"))
+    progress = indexing_progress(quiet)
+    if progress is None:
+        report = build_index(feed, index, embedder, options)
+    else:
+        with progress:
+            report = build_index(feed, index, embedder, options, progress)
+    _print_summary(report, spec, settings.catalog_views)
+
+
+def _print_summary(report: IndexingReport, spec: str, catalog_views: int) -> None:
+    counts = report.images
     typer.echo(
         f"indexed {report.products} products ({report.vectors} images) into {report.path} "
         f"in {report.seconds:.1f} s with model {spec}"
-        + (f", {settings.catalog_views} catalog views per image" if settings.catalog_views else "")
+        + (f", {catalog_views} catalog views per image" if catalog_views else "")
     )
+    typer.echo(
+        f"images: {counts.embedded} embedded, {counts.reused} reused, {counts.failed} failed; "
+        f"downloads: {counts.downloaded} ({counts.bytes_transferred / 1e6:.1f} MB), "
+        f"{counts.revalidated} unchanged (revalidated)"
+    )
+    if report.out_of_stock:
+        typer.echo(f"{report.out_of_stock} products are out of stock: kept, but not returned by default")
     typer.echo(f"index type: {report.index_description}")
     if report.rejected_rows:
         typer.echo(f"skipped {report.rejected_rows} invalid rows: see {report.rejects_file}")

@@ -12,7 +12,8 @@ from PIL import Image
 from snapbuy.bundle import CURRENT_FILE, STAGING_PREFIX, open_current
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.errors import CatalogError, SnapbuyError
-from snapbuy.indexing import REJECTS_FILE, IndexingOptions, build_index
+from snapbuy.loading import build_service
+from snapbuy.indexing import EMBEDDING, IMAGE_ERRORS_FILE, REJECTS_FILE, IndexingOptions, build_index
 from snapbuy.tiers import tier_index
 
 OPTIONS = IndexingOptions(batch_size=8)
@@ -130,7 +131,7 @@ def test_unreadable_images_are_reported_and_left_out(
     (images / "wat-1-red.jpg").write_text("not an image")  # garbage
     data = (images / "sne-1-red.jpg").read_bytes()
     (images / "sne-1-red.jpg").write_bytes(data[: len(data) // 2])  # truncated
-    rows[3]["image_link"] = "https://cdn.example/x.jpg"  # remote: not fetched
+    rows[3]["image_link"] = "ftp://cdn.example/x.jpg"  # a scheme nobody fetches
     rows[4]["image_link"] = ""  # none at all
     write_rows(catalog_copy, rows)
 
@@ -144,7 +145,7 @@ def test_unreadable_images_are_reported_and_left_out(
     with report.image_errors_file.open(newline="") as fh:
         logged = {row["sku"]: row["reason"] for row in csv.DictReader(fh)}
     assert set(logged) == bad
-    assert "not fetched" in logged[rows[3]["id"]]
+    assert "ftp" in logged[rows[3]["id"]]
     manifest = open_current(tmp_path / "idx").manifest
     assert manifest.counts["products_without_images"] == 5
 
@@ -207,9 +208,13 @@ def test_no_readable_image_at_all_is_an_error(
 ) -> None:
     for image in (catalog_copy.parent / "images").iterdir():
         image.write_bytes(b"garbage")
-    with pytest.raises(SnapbuyError, match=r"no product .* has a readable image"):
+    with pytest.raises(SnapbuyError, match=r"no product .* has a usable image \(24 image problems: 24 x ") as err:
         build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS)
     assert not (tmp_path / "idx" / CURRENT_FILE).exists()
+    errors_file = tmp_path / "idx" / IMAGE_ERRORS_FILE
+    assert str(errors_file) in err.value.message
+    with errors_file.open(newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 24
 
 
 def test_additional_images_give_a_product_several_vectors(
@@ -233,16 +238,28 @@ def test_additional_images_give_a_product_several_vectors(
     assert owned == 3
 
 
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, int]] = []
+
+    def start(self, stage: str, total: int) -> None:
+        self.events.append(("start", stage, total))
+
+    def advance(self, stage: str, count: int = 1) -> None:
+        self.events.append(("advance", stage, count))
+
+    def finish(self, stage: str) -> None:
+        self.events.append(("finish", stage, 0))
+
+
 def test_progress_is_reported_up_to_the_total(
     catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
 ) -> None:
-    seen: list[tuple[int, int]] = []
-    build_index(
-        catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS, progress=lambda d, t: seen.append((d, t))
-    )
-    assert seen[-1] == (24, 24)
-    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
-    assert len(seen) == 3  # 24 images in batches of 8
+    progress = RecordingProgress()
+    build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS, progress=progress)
+    assert progress.events[0] == ("start", EMBEDDING, 24)
+    assert progress.events[-1] == ("finish", EMBEDDING, 0)
+    assert sum(count for kind, _, count in progress.events if kind == "advance") == 24
 
 
 def test_old_versions_are_pruned_after_publishing(
@@ -286,4 +303,77 @@ def test_a_bad_index_type_fails_before_any_embedding(
     embedder = CountingEmbedder(tiny_embedder)
     with pytest.raises(SnapbuyError, match="index type"):
         build_index(catalog_copy, tmp_path / "idx", embedder, IndexingOptions(index_type="IVF,banana"))
-    assert embedder.calls == 0 and not (tmp_path / "idx").exists()
+    assert embedder.calls == 0 and not (tmp_path / "idx" / CURRENT_FILE).exists()
+
+
+def test_an_unchanged_rerun_reuses_every_embedding(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    root = tmp_path / "idx"
+    first = build_index(catalog_copy, root, tiny_embedder, OPTIONS)
+    embedder = CountingEmbedder(tiny_embedder)
+    again = build_index(catalog_copy, root, embedder, OPTIONS)
+
+    assert (first.images.embedded, first.images.reused) == (24, 0)
+    assert (again.images.embedded, again.images.reused, again.images.failed) == (0, 24, 0)
+    assert embedder.calls == 0
+    counts = open_current(root).manifest.counts
+    assert (counts["images_embedded"], counts["images_reused"]) == (0, 24)
+    first_vectors = build_service(open_current(root), tiny_embedder)
+    try:
+        assert first_vectors.catalog.index.ntotal == 24
+    finally:
+        first_vectors.close()
+
+
+def test_only_a_changed_image_is_embedded_again(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    root = tmp_path / "idx"
+    build_index(catalog_copy, root, tiny_embedder, OPTIONS)
+    picture = catalog_copy.parent / "images" / "wat-1-black.jpg"
+    Image.open(picture).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(picture)
+
+    report = build_index(catalog_copy, root, tiny_embedder, OPTIONS)
+
+    assert (report.images.embedded, report.images.reused) == (1, 23)
+
+
+def test_a_crashed_run_resumes_from_its_finished_batches(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    root = tmp_path / "idx"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        build_index(catalog_copy, root, CountingEmbedder(tiny_embedder, fail_on_call=3), OPTIONS)
+    assert not (root / CURRENT_FILE).exists()
+
+    resumed = CountingEmbedder(tiny_embedder)
+    report = build_index(catalog_copy, root, resumed, OPTIONS)
+
+    # Batches 1 and 2 (16 images) were committed before batch 3 crashed; only the last 8 are embedded.
+    assert (report.images.embedded, report.images.reused) == (8, 16)
+    assert resumed.calls == 1
+
+
+def test_images_with_identical_bytes_are_embedded_once(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    rows = read_rows(catalog_copy)
+    for row in rows[1:4]:
+        row["image_link"] = rows[0]["image_link"]  # variants sharing one picture
+    write_rows(catalog_copy, rows)
+
+    report = build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS)
+
+    assert (report.images.embedded, report.images.reused, report.products) == (21, 3, 24)
+
+
+def test_a_different_model_never_reuses_another_models_embeddings(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    from tests.fakes import HashEmbedder
+
+    root = tmp_path / "idx"
+    build_index(catalog_copy, root, tiny_embedder, OPTIONS)
+    report = build_index(catalog_copy, root, HashEmbedder(), OPTIONS)
+    assert (report.images.embedded, report.images.reused) == (24, 0)
