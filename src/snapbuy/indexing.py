@@ -148,7 +148,7 @@ def build_index(
                 currency=catalog.currency,
                 tier_method="fixed" if options.tier_cuts is not None else "tertiles",
                 tier_bounds=bounds,
-                catalog={"path": str(catalog.path), "sha256": catalog.sha256},
+                catalog={"path": catalog.source, "sha256": catalog.sha256},
                 vectors={"catalog_views": options.catalog_views, "view_seed": options.view_seed},
             ),
         )
