@@ -51,9 +51,14 @@ def read_regular_file(path: Path) -> bytes:
         raise CatalogError(name, 0, "file", "file not found") from None
     except OSError as err:
         raise CatalogError(name, 0, "file", f"cannot open file: {err.strerror or err}") from None
-    with os.fdopen(fd, "rb") as handle:
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise CatalogError(name, 0, "file", "not a regular file (a folder, FIFO or device)")
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         try:
             return handle.read()
         except OSError as err:
