@@ -267,7 +267,7 @@ def _embed_views(
 def _decode(job: _ImageJob, options: IndexingOptions) -> Image.Image | str:
     """The decoded image, or the reason it can't be used (never raises for a bad image)."""
     if job.ref.path is None:
-        return job.ref.problem or "image link is not a local file"
+        return job.ref.problem or "remote image URLs are not fetched yet; use local paths or file:// URLs"
     try:
         return load_image_file(
             job.ref.path, max_bytes=options.max_image_bytes, max_pixels=options.max_image_pixels
