@@ -157,7 +157,7 @@ def test_a_bad_row_stops_the_run_and_keeps_the_live_index(
     build_index(catalog_copy, root, tiny_embedder, OPTIONS)
     live = (root / CURRENT_FILE).read_text()
     rows = read_rows(catalog_copy)
-    rows[5]["price"] = "12,50 NOK"
+    rows[5]["price"] = "twelve NOK"
     write_rows(catalog_copy, rows)
 
     with pytest.raises(CatalogError) as err:
