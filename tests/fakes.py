@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from snapbuy.embed.base import ModelIdentity
+from snapbuy import indexing
+from snapbuy.catalog import Catalog, Product, read_catalog
+from snapbuy.embed.base import Embedder, ModelIdentity
 
 DIM = 16
 
@@ -29,3 +34,22 @@ class HashEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_images([Image.new("RGB", (4, 4), (len(t) % 256, 0, 0)) for t in texts])
+
+
+def build_index_with(
+    catalog: Path,
+    root: Path,
+    embedder: Embedder,
+    options: indexing.IndexingOptions,
+    change: Callable[[Product], Product],
+) -> None:
+    """build_index, with `change` applied to every product the feed gives: sets fields (stock, sales)
+    that a test needs whatever the feed reader makes of its columns."""
+
+    def read_changed(path: Path, *, skip_invalid: bool = False) -> Catalog:
+        read = read_catalog(path, skip_invalid=skip_invalid)
+        return replace(read, products=tuple(change(product) for product in read.products))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(indexing, "read_catalog", read_changed)
+        indexing.build_index(catalog, root, embedder, options)

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -51,6 +52,21 @@ class Product:
     link: str | None
     images: tuple[ImageRef, ...]
     line: int
+    availability: str = "in_stock"  # in_stock, out_of_stock, preorder or backorder
+    sale_price: float | None = None
+    sale_starts: datetime | None = None  # the sale's effective window, [starts, ends); None = open
+    sale_ends: datetime | None = None
+
+    def sale_active(self, at: datetime) -> bool:
+        """Whether the sale price applies at `at`."""
+        if self.sale_price is None:
+            return False
+        started = self.sale_starts is None or self.sale_starts <= at
+        return started and (self.sale_ends is None or at < self.sale_ends)
+
+    def price_paid(self, at: datetime) -> float:
+        """The price the shopper pays at `at`: the sale price while the sale is on, else the price."""
+        return self.sale_price if self.sale_price is not None and self.sale_active(at) else self.price
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -117,9 +118,10 @@ def build_index(
             "nothing to index"
         )
     kept = [catalog.products[i] for i in products_with_vectors]
-    bounds = compute_tier_bounds(_prices_by_category(kept), options.tier_cuts)
+    now = datetime.now(UTC)  # sales are judged once, at index time: tiers use the price paid now
+    bounds = compute_tier_bounds(_prices_by_category(kept, now), options.tier_cuts)
     records, vector_rows, vector_links = _order_for_partitions(
-        kept, products_with_vectors, jobs, embedded, bounds
+        kept, products_with_vectors, jobs, embedded, bounds, now
     )
 
     choice = choose_index(options.index_type, len(vector_rows), embedder.dim, options.memory_budget)
@@ -170,11 +172,21 @@ def build_index(
     )
 
 
-def _prices_by_category(products: Sequence[Product]) -> dict[str, list[float]]:
+def _prices_by_category(products: Sequence[Product], now: datetime) -> dict[str, list[float]]:
     prices: dict[str, list[float]] = {}
     for product in products:
-        prices.setdefault(product.category, []).append(product.price)
+        prices.setdefault(product.category, []).append(product.price_paid(now))
     return prices
+
+
+def _sale_window_text(product: Product) -> str | None:
+    """The sale's window as ISO 'start/end' text ('..' for an open end), None when it has neither."""
+    if product.sale_starts is None and product.sale_ends is None:
+        return None
+    starts, ends = (
+        moment.isoformat() if moment else ".." for moment in (product.sale_starts, product.sale_ends)
+    )
+    return f"{starts}/{ends}"
 
 
 def _order_for_partitions(
@@ -183,10 +195,12 @@ def _order_for_partitions(
     jobs: Sequence[_ImageJob],
     embedded: _Embedded,
     bounds: dict[str, list[TierBound]],
+    now: datetime,
 ) -> tuple[list[ProductRecord], list[int], list[tuple[int, str]]]:
     """Order products by (category, tier, sku) so every category and every tier is one contiguous
-    range of vector ids: filtered search then needs only a range, not an id list."""
-    tiers = {p.sku: tier_index(p.price, bounds[p.category]) for p in kept}
+    range of vector ids: filtered search then needs only a range, not an id list. Tiers go by the price
+    paid `now`; only a sale on `now` is recorded."""
+    tiers = {p.sku: tier_index(p.price_paid(now), bounds[p.category]) for p in kept}
     order = sorted(range(len(kept)), key=lambda i: (kept[i].category, tiers[kept[i].sku], kept[i].sku))
     jobs_of: dict[int, list[int]] = {}
     for j in map(int, np.flatnonzero(embedded.ok)):
@@ -196,6 +210,7 @@ def _order_for_partitions(
     vector_links: list[tuple[int, str]] = []
     for row, i in enumerate(order):
         p = kept[i]
+        on_sale = p.sale_active(now)
         records.append(
             ProductRecord(
                 row=row,
@@ -209,6 +224,9 @@ def _order_for_partitions(
                 item_group_id=p.item_group_id,
                 link=p.link,
                 image_link=p.images[0].link if p.images else None,
+                availability=p.availability,
+                sale_price=p.sale_price if on_sale else None,
+                sale_price_effective_date=_sale_window_text(p) if on_sale else None,
             )
         )
         for j in jobs_of[kept_indices[i]]:
