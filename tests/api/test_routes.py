@@ -150,23 +150,28 @@ def test_similar_default_k_and_filters(client: TestClient) -> None:
 # --- stock and sales -------------------------------------------------------------------------------
 
 WATCHES = 6
-# Every route that takes search options, asked for every watch.
-WATCH_SEARCHES = {
-    "image": lambda c, extra: upload(c, photo_png(), {"category": "watch", "k": WATCHES, **extra}),
-    "text": lambda c, extra: c.get(
-        "/v1/search", params={"q": "watch", "category": "watch", "k": WATCHES, **extra}
-    ),
-    "similar": lambda c, extra: c.get("/v1/products/WAT-1-RED/similar", params={"k": WATCHES, **extra}),
-}
+ROUTES_WITH_OPTIONS = ["image", "text", "similar"]  # every route that takes search options
+
+
+def search_watches(client: TestClient, route: str, extra: dict[str, Any]) -> Any:
+    """Ask `route` for every watch, with the extra query parameters."""
+    params = {"category": "watch", "k": WATCHES, **extra}
+    if route == "image":
+        return upload(client, photo_png(), params)
+    if route == "text":
+        return client.get("/v1/search", params={"q": "watch", **params})
+    return client.get("/v1/products/WAT-1-RED/similar", params={"k": WATCHES, **extra})
 
 
 def listed(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [*body["matches"], *(item for tier in body["tiers"] for item in tier["items"])]
 
 
-@pytest.mark.parametrize("route", WATCH_SEARCHES)
+@pytest.mark.parametrize("route", ROUTES_WITH_OPTIONS)
 def test_out_of_stock_products_only_when_asked_for(stocked_client: TestClient, route: str) -> None:
-    search = WATCH_SEARCHES[route]
+    def search(client: TestClient, extra: dict[str, Any]) -> Any:
+        return search_watches(client, route, extra)
+
     others = WATCHES - (route == "similar")  # similar leaves WAT-1-RED itself out
 
     hidden = search(stocked_client, {})
