@@ -10,16 +10,20 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import torch
 
 from snapbuy.bundle import open_current
+from snapbuy.catalog import Product
 from snapbuy.embed.openclip import OpenClipEmbedder, load_embedder
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.loading import build_service
 from snapbuy.search import SearchService
+from tests.fakes import build_index_with
 
 # The tests run torch on one thread (those of the thread handling set their own). On a busy machine two
 # threads of the tests' small ops mostly wait for each other: 20 localiser training steps took 5.5 s on
@@ -30,6 +34,11 @@ DATA = Path(__file__).parent / "data"
 TINY_CONFIG = DATA / "tiny-clip.json"
 TINY_SPEC = f"{TINY_CONFIG}:random"
 SAMPLE_CATALOG = DATA / "sample-catalog" / "catalog.csv"
+# Stock and a sale among the sample's watches (stocked_sample_index).
+OUT_OF_STOCK_SKU = "WAT-1-BLACK"
+PREORDER_SKU = "WAT-3-TAN"
+ON_SALE_SKU = "WAT-2-BLUE"  # 1540.00 NOK, on sale at 599.00: the cheapest watch to pay for
+SALE_STARTS, SALE_ENDS = datetime(2020, 1, 1, tzinfo=UTC), datetime(2099, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +58,26 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenCl
     """The sample catalog indexed once per session with the tiny model. Read-only for tests."""
     root = tmp_path_factory.mktemp("index") / "sample"
     build_index(SAMPLE_CATALOG, root, tiny_embedder, IndexingOptions(batch_size=8))
+    return root
+
+
+def with_watch_stock_and_sale(product: Product) -> Product:
+    if product.sku == OUT_OF_STOCK_SKU:
+        return replace(product, availability="out_of_stock")
+    if product.sku == PREORDER_SKU:
+        return replace(product, availability="preorder")
+    if product.sku == ON_SALE_SKU:
+        return replace(product, sale_price=599.0, sale_starts=SALE_STARTS, sale_ends=SALE_ENDS)
+    return product
+
+
+@pytest.fixture(scope="session")
+def stocked_sample_index(tmp_path_factory: pytest.TempPathFactory, tiny_embedder: OpenClipEmbedder) -> Path:
+    """The sample catalog with one watch out of stock, one on preorder and one on sale. Read-only."""
+    root = tmp_path_factory.mktemp("stocked") / "sample"
+    build_index_with(
+        SAMPLE_CATALOG, root, tiny_embedder, IndexingOptions(batch_size=8), with_watch_stock_and_sale
+    )
     return root
 
 

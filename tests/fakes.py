@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from snapbuy.embed.base import ModelIdentity
+from snapbuy import indexing
+from snapbuy.catalog import Product, read_catalog
+from snapbuy.embed.base import Embedder, ModelIdentity
 
 DIM = 16
 
@@ -29,3 +34,47 @@ class HashEmbedder:
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self.embed_images([Image.new("RGB", (4, 4), (len(t) % 256, 0, 0)) for t in texts])
+
+
+def feed_row(product: Product) -> dict[str, object]:
+    """A product as a JSONL feed row the reader turns back into the same product."""
+    row: dict[str, object] = {
+        "id": product.sku,
+        "title": product.title,
+        "price": f"{product.price:.2f} {product.currency}",
+        "product_type": product.category,
+        "brand": product.brand,
+        "item_group_id": product.item_group_id,
+        "link": product.link,
+        "image_link": product.images[0].link if product.images else None,
+        "additional_image_link": [ref.link for ref in product.images[1:]],
+        "availability": product.availability,
+    }
+    if product.sale_price is not None:
+        row["sale_price"] = f"{product.sale_price:.2f} {product.currency}"
+        if product.sale_starts or product.sale_ends:
+            start = product.sale_starts.isoformat() if product.sale_starts else ""
+            end = product.sale_ends.isoformat() if product.sale_ends else ""
+            row["sale_price_effective_date"] = f"{start}/{end}"
+    return {key: value for key, value in row.items() if value is not None}
+
+
+def build_index_with(
+    catalog: Path,
+    root: Path,
+    embedder: Embedder,
+    options: indexing.IndexingOptions,
+    change: Callable[[Product], Product],
+) -> None:
+    """build_index on a JSONL copy of `catalog` (written beside `root`) with `change` applied to every
+    product: stock and sales as the feed's own columns, read back by the real reader. Image links keep
+    pointing into the catalog's folder, which is the run's image root."""
+    image_root = catalog.parent.resolve()
+    rows = [feed_row(change(product)) for product in read_catalog(catalog).products]
+    for row in rows:  # the links were relative to the catalog's folder, which the feed is not in
+        if "image_link" in row:
+            row["image_link"] = str(image_root / str(row["image_link"]))
+        row["additional_image_link"] = [str(image_root / str(link)) for link in row["additional_image_link"]]  # type: ignore[attr-defined]
+    feed = root.parent / f"{root.name}-feed.jsonl"
+    feed.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    indexing.build_index(feed, root, embedder, replace(options, image_root=image_root))

@@ -245,7 +245,12 @@ def _edit_manifest(folder: Path, **changes: Any) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-@pytest.mark.parametrize("fmt", [FORMAT_VERSION + 1, 0, "1"])
+def test_format_version_is_2() -> None:
+    # 2 added availability and the sale price to products.sqlite; format 1 bundles lack those columns.
+    assert FORMAT_VERSION == 2
+
+
+@pytest.mark.parametrize("fmt", [1, FORMAT_VERSION + 1, 0, "2"])
 def test_unsupported_format_version(tmp_path: Path, fmt: object) -> None:
     root = tmp_path / "shop"
     version = publish(root)

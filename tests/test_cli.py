@@ -20,7 +20,16 @@ from typer.testing import CliRunner
 from snapbuy.cli import app
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.imaging import load_image_file
-from tests.conftest import SAMPLE_CATALOG, TINY_CONFIG, TINY_SPEC
+from tests.conftest import (
+    ON_SALE_SKU,
+    OUT_OF_STOCK_SKU,
+    PREORDER_SKU,
+    SALE_ENDS,
+    SALE_STARTS,
+    SAMPLE_CATALOG,
+    TINY_CONFIG,
+    TINY_SPEC,
+)
 
 IMAGES = SAMPLE_CATALOG.parent / "images"
 runner = CliRunner()
@@ -66,6 +75,39 @@ def test_search_with_category_prints_a_table(cli_index: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "category: mug (request)" in result.output
     assert "budget [" in result.output and "premium [" in result.output
+
+
+def test_search_json_items_carry_stock_and_sale(stocked_sample_index: Path) -> None:
+    command = ["search", str(IMAGES / "wat-1-black.jpg"), "--index", str(stocked_sample_index)]
+    command += ["--category", "watch", "-k", "6", "--json"]
+    hidden = runner.invoke(app, command)
+    assert hidden.exit_code == 0, hidden.output
+    body = json.loads(hidden.stdout[hidden.stdout.index("{") :])
+    assert OUT_OF_STOCK_SKU not in [m["sku"] for m in body["matches"]]
+    shown = runner.invoke(app, [*command, "--include-out-of-stock"])
+    assert shown.exit_code == 0, shown.output
+    matches = {m["sku"]: m for m in json.loads(shown.stdout[shown.stdout.index("{") :])["matches"]}
+    assert matches[OUT_OF_STOCK_SKU]["availability"] == "out_of_stock"
+    sale = matches[ON_SALE_SKU]
+    assert (sale["price"], sale["sale_price"], sale["price_paid"]) == (1540.0, 599.0, 599.0)
+    assert sale["sale_price_effective_date"] == f"{SALE_STARTS.isoformat()}/{SALE_ENDS.isoformat()}"
+    assert (sale["link"], sale["image_link"]) == (
+        "https://shop.example/p/wat-2-blue",
+        "images/wat-2-blue.jpg",
+    )
+
+
+def test_search_table_shows_sales_and_stock(stocked_sample_index: Path) -> None:
+    command = ["search", str(IMAGES / "wat-2-blue.jpg"), "--index", str(stocked_sample_index)]
+    result = runner.invoke(app, [*command, "--category", "watch", "-k", "6", "--include-out-of-stock"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    sale = next(line for line in lines if ON_SALE_SKU in line)
+    assert "599.00 (was 1540.00) NOK" in sale and "[" not in sale
+    assert next(line for line in lines if OUT_OF_STOCK_SKU in line).endswith("[out of stock]")
+    assert next(line for line in lines if PREORDER_SKU in line).endswith("[preorder]")
+    plain = next(line for line in lines if "WAT-1-RED" in line)
+    assert "630.00 NOK" in plain and "was" not in plain
 
 
 def test_embed_writes_normalised_rows_in_argument_order(

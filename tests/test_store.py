@@ -12,15 +12,42 @@ import pytest
 
 from snapbuy.store import ProductRecord, ProductStore, write_store
 
+SALE_WINDOW = "2026-12-01T00:00:00+00:00/2026-12-24T00:00:00+00:00"
 PRODUCTS = [
     ProductRecord(0, "BAG-1", "Canvas tote", None, "Bags", 19.5, "EUR", "budget", None, None, "img/b1.jpg"),
     ProductRecord(
-        1, "BAG-2", "Leather bag", "Acme", "Bags", 240.0, "EUR", "premium", "G7", "https://x/b2", "img/b2.jpg"
+        1,
+        "BAG-2",
+        "Leather bag",
+        "Acme",
+        "Bags",
+        240.0,
+        "EUR",
+        "premium",
+        "G7",
+        "https://x/b2",
+        "https://cdn.x/b2.jpg?w=800",
+        availability="out_of_stock",
+        sale_price=199.0,
+        sale_price_effective_date=SALE_WINDOW,
     ),
     ProductRecord(
-        2, "W-1", "Steel watch", "Tick", "Watches", 99.99, "EUR", "budget", None, None, "img/w1.jpg"
+        2,
+        "W-1",
+        "Steel watch",
+        "Tick",
+        "Watches",
+        99.99,
+        "EUR",
+        "budget",
+        None,
+        None,
+        "img/w1.jpg",
+        "preorder",
     ),
-    ProductRecord(3, "W-2", "Gold watch", "Tick", "Watches", 1500.0, "EUR", "mid", "G9", None, None),
+    ProductRecord(
+        3, "W-2", "Gold watch", "Tick", "Watches", 1500.0, "EUR", "mid", "G9", None, None, "backorder", 1200.0
+    ),
 ]
 # (vector_id, product_row, image_link), deliberately not in id order. BAG-2 owns two vectors (1 and 3),
 # W-2 owns none.
@@ -53,6 +80,23 @@ def test_products_by_rows(store: ProductStore) -> None:
     assert found[0].brand is None and found[0].item_group_id is None and found[0].link is None
     assert found[3].image_link is None
     assert isinstance(found[1].price, float) and isinstance(found[1].row, int)
+    assert found[0].availability == "in_stock" and found[0].sale_price is None
+
+
+def test_commerce_fields_round_trip(store: ProductStore) -> None:
+    bag = store.product_by_sku("BAG-2")
+    assert bag is not None
+    assert (bag.availability, bag.sale_price, bag.sale_price_effective_date) == (
+        "out_of_stock",
+        199.0,
+        SALE_WINDOW,
+    )
+    assert bag.image_link == "https://cdn.x/b2.jpg?w=800"  # a remote link, exactly as the feed wrote it
+    assert (bag.price, bag.price_paid) == (240.0, 199.0)  # price stays the regular price
+    watch = store.product_by_sku("W-2")
+    assert watch is not None and watch.sale_price_effective_date is None  # a sale with no window given
+    tote = store.product_by_sku("BAG-1")
+    assert tote is not None and tote.price_paid == tote.price == 19.5
 
 
 def test_products_by_rows_edge_cases(store: ProductStore) -> None:
@@ -83,8 +127,12 @@ def test_load_filter_columns(store: ProductStore) -> None:
     # Indexed by vector id: vector 0 -> row 0, vectors 1 and 3 -> row 1, vector 2 -> row 2.
     np.testing.assert_array_equal(cols.vector_product, [0, 1, 2, 1])
     assert cols.vector_product.dtype == np.int32
-    np.testing.assert_array_equal(cols.price, [19.5, 240.0, 99.99, 1500.0])
-    assert cols.price.dtype == np.float64
+    # What the shopper pays: BAG-2 and W-2 are on sale.
+    np.testing.assert_array_equal(cols.price_paid, [19.5, 199.0, 99.99, 1200.0])
+    assert cols.price_paid.dtype == np.float64
+    # Only out_of_stock is false: preorder (W-1) and backorder (W-2) can be ordered.
+    np.testing.assert_array_equal(cols.in_stock, [True, False, True, True])
+    assert cols.in_stock.dtype == np.bool_
     assert cols.categories == ("Bags", "Watches")
     np.testing.assert_array_equal(cols.category_code, [0, 0, 1, 1])
     assert cols.category_code.dtype == np.int32
@@ -115,7 +163,7 @@ def test_empty_store(tmp_path: Path) -> None:
     try:
         cols = s.load_filter_columns()
         assert cols.vector_product.shape == (0,)
-        assert cols.price.shape == (0,)
+        assert cols.price_paid.shape == (0,) and cols.in_stock.shape == (0,)
         assert cols.categories == () and cols.tiers == ()
         assert cols.max_vectors_per_product == 0
         assert s.product_by_sku("x") is None

@@ -23,7 +23,7 @@ from snapbuy.errors import BundleError, BundleNotFoundError, ModelMismatchError
 from snapbuy.index.files import VECTORS_FILE
 from snapbuy.tiers import TierBound, bounds_from_json, bounds_to_json
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: availability and sale price columns in products.sqlite
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 PRODUCTS_FILE = "products.sqlite"

@@ -95,7 +95,7 @@ def _tiers_ok(result: SearchResult, true_category: str, service: SearchService) 
     for tier in result.tiers:
         bound = bounds.get(tier.name)
         if bound is None or any(
-            i.category != true_category or not bound.contains(i.price) for i in tier.items
+            i.category != true_category or not bound.contains(i.price_paid) for i in tier.items
         ):
             return False
     return True

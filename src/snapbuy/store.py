@@ -18,12 +18,15 @@ CREATE TABLE products (
     title TEXT NOT NULL,
     brand TEXT,
     category TEXT NOT NULL,
-    price REAL NOT NULL,
+    price REAL NOT NULL,              -- the regular price
     currency TEXT NOT NULL,
     tier TEXT NOT NULL,
     item_group_id TEXT,
-    link TEXT,
-    image_link TEXT
+    link TEXT,                        -- the product page
+    image_link TEXT,                  -- the feed's link of the first image, as written
+    availability TEXT NOT NULL,       -- in_stock, out_of_stock, preorder or backorder
+    sale_price REAL,                  -- set only when the sale was on at index time
+    sale_price_effective_date TEXT    -- the sale's window as ISO 'start/end' text, for display
 );
 CREATE TABLE vectors (
     vector_id INTEGER PRIMARY KEY,    -- row in vectors.faiss; a product may own several
@@ -33,8 +36,15 @@ CREATE TABLE vectors (
 """
 
 
+# The one availability a shopper can't order; in_stock, preorder and backorder all can be.
+OUT_OF_STOCK = "out_of_stock"
+
+
 @dataclass(frozen=True, slots=True)
 class ProductRecord:
+    """One product row. `price` is the regular price; `sale_price` is set only when a sale was on when
+    the index was built, so `price_paid` is what the shopper pays."""
+
     row: int
     sku: str
     title: str
@@ -46,6 +56,13 @@ class ProductRecord:
     item_group_id: str | None
     link: str | None
     image_link: str | None
+    availability: str = "in_stock"
+    sale_price: float | None = None
+    sale_price_effective_date: str | None = None
+
+    @property
+    def price_paid(self) -> float:
+        return self.price if self.sale_price is None else self.sale_price
 
 
 PRODUCT_COLUMNS = ", ".join(ProductRecord.__slots__)
@@ -74,7 +91,10 @@ class FilterColumns:
     """Per-product and per-vector numbers that filtering needs, held in numpy (a few bytes per SKU)."""
 
     vector_product: np.ndarray  # int32[vectors]: product row of each vector
-    price: np.ndarray  # float64[products]
+    price_paid: np.ndarray  # float64[products]: the sale price where there is one, else the price
+    # bool[products]: orderable, i.e. every availability but out_of_stock (preorder and backorder can be
+    # bought now and delivered later, so search shows them by default)
+    in_stock: np.ndarray
     category_code: np.ndarray  # int32[products]: index into `categories`
     categories: tuple[str, ...]
     tier_code: np.ndarray  # int32[products]: index into `tiers`
@@ -108,11 +128,18 @@ class ProductStore:
             code_of = {c: i for i, c in enumerate(categories)}
             tier_code_of = {t: i for i, t in enumerate(tiers)}
 
-            def column(sql: str, dtype: type, n: int, convert: Any = None) -> np.ndarray:
-                values = (r[0] for r in conn.execute(sql))
+            def column(
+                sql: str, dtype: type, n: int, convert: Any = None, params: tuple[Any, ...] = ()
+            ) -> np.ndarray:
+                values = (r[0] for r in conn.execute(sql, params))
                 return np.fromiter(values if convert is None else map(convert, values), dtype=dtype, count=n)
 
-            price = column("SELECT price FROM products ORDER BY row", np.float64, count)
+            price_paid = column(
+                "SELECT COALESCE(sale_price, price) FROM products ORDER BY row", np.float64, count
+            )
+            in_stock = column(
+                "SELECT availability != ? FROM products ORDER BY row", bool, count, params=(OUT_OF_STOCK,)
+            )
             category_code = column(
                 "SELECT category FROM products ORDER BY row", np.int32, count, code_of.__getitem__
             )
@@ -123,7 +150,8 @@ class ProductStore:
         counts = np.bincount(vector_product, minlength=count) if vectors else np.zeros(1, np.int64)
         return FilterColumns(
             vector_product=vector_product,
-            price=price,
+            price_paid=price_paid,
+            in_stock=in_stock,
             category_code=category_code,
             categories=categories,
             tier_code=tier_code,

@@ -11,7 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from snapbuy.api import create_app
+from snapbuy.bundle import open_current
 from snapbuy.config import Settings
+from snapbuy.embed.openclip import OpenClipEmbedder
+from snapbuy.loading import build_service
 from snapbuy.search import SearchService
 from tests.api.helpers import make_settings
 
@@ -25,3 +28,14 @@ def settings(sample_index: Path) -> Settings:
 def client(settings: Settings, sample_service: SearchService) -> Iterator[TestClient]:
     with TestClient(create_app(settings, sample_service)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def stocked_client(stocked_sample_index: Path, tiny_embedder: OpenClipEmbedder) -> Iterator[TestClient]:
+    """The sample catalog with one watch out of stock, one on preorder and one on sale."""
+    service = build_service(open_current(stocked_sample_index), tiny_embedder)
+    try:
+        with TestClient(create_app(make_settings(stocked_sample_index), service)) as test_client:
+            yield test_client
+    finally:
+        service.close()

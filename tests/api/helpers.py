@@ -34,7 +34,24 @@ PRODUCTS = 24  # rows in tests/data/sample-catalog/catalog.csv
 CATEGORIES = ["backpack", "mug", "sneaker", "watch"]
 TIER_NAMES = ["budget", "mid", "premium"]
 
-ITEM_KEYS = {"sku", "title", "brand", "category", "price", "currency", "tier", "item_group_id", "score"}
+ITEM_KEYS = {
+    "sku",
+    "title",
+    "brand",
+    "category",
+    "price",
+    "price_paid",
+    "sale_price",
+    "sale_price_effective_date",
+    "currency",
+    "availability",
+    "tier",
+    "item_group_id",
+    "link",
+    "image_link",
+    "score",
+}
+AVAILABILITIES = {"in_stock", "out_of_stock", "preorder", "backorder"}
 RESPONSE_KEYS = {"query", "matches", "tiers", "model", "index_version", "timings_ms"}
 TIER_KEYS = {"name", "min_price", "max_price", "items"}
 ORIENTATION = 274  # EXIF tag
@@ -109,6 +126,13 @@ def assert_item(item: dict[str, Any], *, scored: bool = True) -> None:
     assert isinstance(item["title"], str) and item["title"]
     assert item["category"] in CATEGORIES
     assert isinstance(item["price"], float) and item["price"] >= 0
+    # The price paid is the sale price when there is one, else the regular price.
+    assert item["price_paid"] == (item["price"] if item["sale_price"] is None else item["sale_price"])
+    if item["sale_price"] is None:
+        assert item["sale_price_effective_date"] is None
+    assert item["availability"] in AVAILABILITIES
+    assert isinstance(item["link"], str) and item["link"].startswith("https://shop.example/p/")
+    assert isinstance(item["image_link"], str) and item["image_link"].startswith("images/")
     assert item["currency"] == "NOK"
     assert item["tier"] in TIER_NAMES
     if scored:
@@ -159,7 +183,7 @@ def assert_search_response(
         assert len(matches) == min(k, 6 if category else PRODUCTS)
     for item in matches:
         assert_item(item)
-        assert in_price_range(item["price"], min_price, max_price, high_inclusive=True)
+        assert in_price_range(item["price_paid"], min_price, max_price, high_inclusive=True)
         if category is not None:
             assert item["category"] == category
     assert_sorted(matches)
@@ -180,8 +204,9 @@ def assert_search_response(
             assert_item(item)
             assert item["category"] == query_category
             assert item["tier"] == tier["name"]
-            assert in_price_range(item["price"], tier["min_price"], tier["max_price"], high_inclusive=False)
-            assert in_price_range(item["price"], min_price, max_price, high_inclusive=True)
+            paid = item["price_paid"]
+            assert in_price_range(paid, tier["min_price"], tier["max_price"], high_inclusive=False)
+            assert in_price_range(paid, min_price, max_price, high_inclusive=True)
         assert_sorted(tier["items"])
 
     if excluded is not None:
@@ -196,7 +221,7 @@ def brute_force(
     keep: Callable[[str, str, float], bool],
 ) -> list[tuple[str, float]]:
     """Reference top-k by exhaustive scoring: each product scores its best vector.
-    `keep(sku, category, price)` selects the subset searched."""
+    `keep(sku, category, price paid)` selects the subset searched."""
     catalog = service.catalog
     count = catalog.index.ntotal
     vectors = catalog.index.reconstruct(list(range(count)))
@@ -206,7 +231,7 @@ def brute_force(
     best: dict[str, float] = {}
     for vector_id, row in enumerate(owners):
         record = records[row]
-        if keep(record.sku, record.category, record.price):
+        if keep(record.sku, record.category, record.price_paid):
             best[record.sku] = max(best.get(record.sku, -math.inf), float(scores[vector_id]))
     return sorted(best.items(), key=lambda kv: -kv[1])[:k]
 

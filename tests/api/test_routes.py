@@ -14,6 +14,7 @@ from tests.api.helpers import (
     MAX_K,
     PRODUCTS,
     assert_error,
+    assert_item,
     assert_matches_brute_force,
     assert_search_response,
     assert_sorted,
@@ -23,6 +24,7 @@ from tests.api.helpers import (
     text_query,
     upload,
 )
+from tests.conftest import OUT_OF_STOCK_SKU, PREORDER_SKU
 
 # --- search: shapes and semantics --------------------------------------------------------------
 
@@ -143,6 +145,71 @@ def test_similar_default_k_and_filters(client: TestClient) -> None:
     )
     assert sorted(m["sku"] for m in filtered["matches"]) == ["SNE-1-BLACK", "SNE-1-RED"]
     assert_error(client.get("/v1/products/SNE-2-BLUE/similar", params={"k": 0}), 422, "invalid_parameter")
+
+
+# --- stock and sales -------------------------------------------------------------------------------
+
+WATCHES = 6
+ROUTES_WITH_OPTIONS = ["image", "text", "similar"]  # every route that takes search options
+
+
+def search_watches(client: TestClient, route: str, extra: dict[str, Any]) -> Any:
+    """Ask `route` for every watch, with the extra query parameters."""
+    params = {"category": "watch", "k": WATCHES, **extra}
+    if route == "image":
+        return upload(client, photo_png(), params)
+    if route == "text":
+        return client.get("/v1/search", params={"q": "watch", **params})
+    return client.get("/v1/products/WAT-1-RED/similar", params={"k": WATCHES, **extra})
+
+
+def listed(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*body["matches"], *(item for tier in body["tiers"] for item in tier["items"])]
+
+
+@pytest.mark.parametrize("route", ROUTES_WITH_OPTIONS)
+def test_out_of_stock_products_only_when_asked_for(stocked_client: TestClient, route: str) -> None:
+    def search(client: TestClient, extra: dict[str, Any]) -> Any:
+        return search_watches(client, route, extra)
+
+    others = WATCHES - (route == "similar")  # similar leaves WAT-1-RED itself out
+
+    hidden = search(stocked_client, {})
+    assert hidden.status_code == 200, hidden.text
+    body = hidden.json()
+    for item in listed(body):
+        assert_item(item)
+    assert OUT_OF_STOCK_SKU not in {item["sku"] for item in listed(body)}
+    assert len(body["matches"]) == others - 1
+    assert PREORDER_SKU in {m["sku"] for m in body["matches"]}  # a preorder can be ordered: shown
+
+    for value in ("true", "1"):
+        shown = search(stocked_client, {"include_out_of_stock": value}).json()
+        assert len(shown["matches"]) == others
+        out = next(m for m in shown["matches"] if m["sku"] == OUT_OF_STOCK_SKU)
+        assert out["availability"] == "out_of_stock"
+        assert out in next(t["items"] for t in shown["tiers"] if t["name"] == out["tier"])
+    assert len(search(stocked_client, {"include_out_of_stock": "false"}).json()["matches"]) == others - 1
+    assert_error(search(stocked_client, {"include_out_of_stock": "maybe"}), 422, "invalid_parameter")
+
+
+def test_items_carry_the_sale_and_the_price_paid(stocked_client: TestClient) -> None:
+    item = stocked_client.get("/v1/products/WAT-2-BLUE").json()
+    assert_item(item, scored=False)
+    assert (item["price"], item["sale_price"], item["price_paid"]) == (1540.0, 599.0, 599.0)
+    assert item["sale_price_effective_date"] == "2020-01-01T00:00:00+00:00/2099-01-01T00:00:00+00:00"
+    assert item["tier"] == "budget"  # tiers go by the price paid: at 1540.00 it would be mid
+    assert (item["link"], item["image_link"]) == (
+        "https://shop.example/p/wat-2-blue",
+        "images/wat-2-blue.jpg",
+    )
+
+    # max_price bounds the price paid: the sale makes it the only watch under 600.
+    body = stocked_client.get(
+        "/v1/search", params={"q": "watch", "category": "watch", "max_price": 600}
+    ).json()
+    assert [m["sku"] for m in body["matches"]] == ["WAT-2-BLUE"]
+    assert body["matches"][0]["price_paid"] == 599.0
 
 
 # --- health ----------------------------------------------------------------------------------------

@@ -20,9 +20,15 @@ def test_get_product(client: TestClient) -> None:
         "brand": "Basico",
         "category": "watch",
         "price": 630.0,
+        "price_paid": 630.0,
+        "sale_price": None,
+        "sale_price_effective_date": None,
         "currency": "NOK",
+        "availability": "in_stock",
         "tier": "budget",
         "item_group_id": "WAT-1",
+        "link": "https://shop.example/p/wat-1-red",
+        "image_link": "images/wat-1-red.jpg",
         "score": None,
     }
 
@@ -68,4 +74,6 @@ def test_openapi_lists_routes(client: TestClient) -> None:
         assert methods <= paths[path].keys()
     post = paths["/v1/search"]["post"]
     assert {"413", "415", "422", "503"} <= post["responses"].keys()
-    assert {p["name"] for p in post["parameters"]} >= {"k", "category", "min_price", "max_price"}
+    options = {"k", "category", "min_price", "max_price", "include_out_of_stock"}
+    for route in (post, paths["/v1/search"]["get"], paths["/v1/products/{sku}/similar"]["get"]):
+        assert {p["name"] for p in route["parameters"]} >= options

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -255,3 +257,14 @@ def test_checksum_changes_when_file_changes(tmp_path: Path) -> None:
     assert len(first) == 64
     _feed(tmp_path, "csv", [ROWS[0]])
     assert read_catalog(path).sha256 != first
+
+
+def test_the_price_paid_is_the_sale_price_only_within_its_window() -> None:
+    product = Product("x", "y", 10.0, "EUR", "c", None, None, None, (), 1, sale_price=5.0)
+    starts, ends = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 24, tzinfo=UTC)
+    windowed = replace(product, sale_starts=starts, sale_ends=ends)
+    assert product.price_paid(starts) == 5.0  # no window: always on
+    assert windowed.price_paid(starts) == 5.0 and windowed.sale_active(starts)
+    assert windowed.price_paid(ends) == windowed.price and not windowed.sale_active(ends)  # end exclusive
+    assert windowed.price_paid(datetime(2026, 11, 30, tzinfo=UTC)) == windowed.price
+    assert not replace(product, sale_price=None).sale_active(starts)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import csv
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +12,15 @@ import pytest
 from PIL import Image
 
 from snapbuy.bundle import CURRENT_FILE, STAGING_PREFIX, open_current
+from snapbuy.catalog import Product
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.errors import CatalogError, SnapbuyError
-from snapbuy.loading import build_service
 from snapbuy.indexing import EMBEDDING, IMAGE_ERRORS_FILE, REJECTS_FILE, IndexingOptions, build_index
+from snapbuy.loading import build_service
+from snapbuy.store import ProductStore
 from snapbuy.tiers import tier_index
+from tests.conftest import ON_SALE_SKU, OUT_OF_STOCK_SKU, PREORDER_SKU, SALE_ENDS, SALE_STARTS
+from tests.fakes import build_index_with
 
 OPTIONS = IndexingOptions(batch_size=8)
 
@@ -70,8 +76,8 @@ def test_products_are_stored_in_contiguous_category_tier_partitions(sample_index
     bundle = open_current(sample_index)
     conn = sqlite3.connect(bundle.products_path)
     rows = conn.execute(
-        "SELECT p.category, p.tier, p.price FROM vectors v JOIN products p ON p.row = v.product_row "
-        "ORDER BY v.vector_id"
+        "SELECT p.category, p.tier, COALESCE(p.sale_price, p.price) FROM vectors v "
+        "JOIN products p ON p.row = v.product_row ORDER BY v.vector_id"
     ).fetchall()
     conn.close()
     keys = [(cat, [b.name for b in bundle.manifest.tier_bounds[cat]].index(tier)) for cat, tier, _ in rows]
@@ -377,3 +383,69 @@ def test_a_different_model_never_reuses_another_models_embeddings(
     build_index(catalog_copy, root, tiny_embedder, OPTIONS)
     report = build_index(catalog_copy, root, HashEmbedder(), OPTIONS)
     assert (report.images.embedded, report.images.reused) == (24, 0)
+
+
+def test_stock_and_sales_are_recorded_and_tiers_use_the_price_paid(stocked_sample_index: Path) -> None:
+    bundle = open_current(stocked_sample_index)
+    store = ProductStore(bundle.products_path)
+    try:
+        on_sale, out, preorder = (
+            store.product_by_sku(sku) for sku in (ON_SALE_SKU, OUT_OF_STOCK_SKU, PREORDER_SKU)
+        )
+    finally:
+        store.close()
+    assert on_sale is not None and out is not None and preorder is not None
+    assert (on_sale.price, on_sale.sale_price, on_sale.price_paid) == (1540.0, 599.0, 599.0)
+    assert on_sale.sale_price_effective_date == f"{SALE_STARTS.isoformat()}/{SALE_ENDS.isoformat()}"
+    watch_bounds = bundle.manifest.tier_bounds["watch"]
+    # Tertiles of the prices paid (599 is the cheapest watch), and the sale puts it in the cheapest tier.
+    assert watch_bounds[0].max_price is not None and watch_bounds[0].max_price < 650.0
+    assert on_sale.tier == watch_bounds[tier_index(599.0, watch_bounds)].name == "budget"
+    assert (out.availability, preorder.availability) == ("out_of_stock", "preorder")
+    assert out.sale_price is None and out.sale_price_effective_date is None
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "recorded"),
+    [
+        (datetime(2020, 1, 1, tzinfo=UTC), None, "2020-01-01T00:00:00+00:00/.."),
+        (None, datetime(2099, 1, 1, tzinfo=UTC), "../2099-01-01T00:00:00+00:00"),
+        (None, None, None),
+    ],
+)
+def test_a_running_sale_is_recorded_with_its_window_as_given(
+    catalog_copy: Path,
+    tmp_path: Path,
+    tiny_embedder: OpenClipEmbedder,
+    starts: datetime | None,
+    ends: datetime | None,
+    recorded: str | None,
+) -> None:
+    def on_sale(product: Product) -> Product:
+        return replace(product, sale_price=1.0, sale_starts=starts, sale_ends=ends)
+
+    build_index_with(catalog_copy, tmp_path / "index", tiny_embedder, OPTIONS, on_sale)
+    store = ProductStore(open_current(tmp_path / "index").products_path)
+    try:
+        record = store.product_by_sku("WAT-1-RED")
+    finally:
+        store.close()
+    assert record is not None
+    assert (record.sale_price, record.sale_price_effective_date) == (1.0, recorded)
+
+
+def test_a_sale_not_running_at_index_time_is_not_recorded(
+    catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+
+    def future_sale(product: Product) -> Product:
+        return replace(product, sale_price=1.0, sale_starts=future)
+
+    build_index_with(catalog_copy, tmp_path / "index", tiny_embedder, OPTIONS, future_sale)
+    store = ProductStore(open_current(tmp_path / "index").products_path)
+    try:
+        record = store.product_by_sku("WAT-1-RED")
+    finally:
+        store.close()
+    assert record is not None and record.sale_price is None and record.price_paid == record.price == 630.0

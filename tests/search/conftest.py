@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +13,18 @@ import pytest
 from PIL import Image
 
 from snapbuy.bundle import open_current
+from snapbuy.catalog import Product
 from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.loading import build_service
 from snapbuy.search import FramingSettings, SearchService
-from tests.fakes import DIM, HashEmbedder
+from tests.fakes import DIM, HashEmbedder, build_index_with
 
 __all__ = ["DIM", "HashEmbedder"]
 CATEGORIES = ["watch", "sneaker", "mug", "lamp", "bag"]
 
 
 @pytest.fixture(scope="package")
-def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def synthetic_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """240 products in 5 categories; every 7th product has a second image."""
     folder = tmp_path_factory.mktemp("synthetic")
     rng = np.random.default_rng(7)
@@ -47,9 +50,44 @@ def synthetic_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    root = folder / "index"
-    build_index(catalog, root, HashEmbedder(), IndexingOptions(batch_size=64))
+    return catalog
+
+
+@pytest.fixture(scope="package")
+def synthetic_index(synthetic_catalog: Path) -> Path:
+    root = synthetic_catalog.parent / "index"
+    build_index(synthetic_catalog, root, HashEmbedder(), IndexingOptions(batch_size=64))
     return root
+
+
+def with_stock_and_sales(product: Product) -> Product:
+    """Every third product out of stock, every fourth (of the rest) on preorder; every fifth on sale at
+    half price and every tenth (of the rest) with a sale that has ended."""
+    number = int(product.sku.removeprefix("SKU"))
+    availability = "out_of_stock" if number % 3 == 0 else "preorder" if number % 4 == 0 else "in_stock"
+    if number % 5 == 0:
+        return replace(product, availability=availability, sale_price=round(product.price / 2, 2))
+    if number % 10 == 1:
+        ended = datetime(2020, 1, 31, tzinfo=UTC)
+        return replace(product, availability=availability, sale_price=1.0, sale_ends=ended)
+    return replace(product, availability=availability)
+
+
+@pytest.fixture(scope="package")
+def stocked_index(synthetic_catalog: Path) -> Path:
+    """The synthetic catalog with stock and sales (with_stock_and_sales)."""
+    root = synthetic_catalog.parent / "stocked-index"
+    build_index_with(
+        synthetic_catalog, root, HashEmbedder(), IndexingOptions(batch_size=64), with_stock_and_sales
+    )
+    return root
+
+
+@pytest.fixture(scope="package")
+def stocked_service(stocked_index: Path) -> Iterator[SearchService]:
+    service = build_service(open_current(stocked_index), HashEmbedder())
+    yield service
+    service.close()
 
 
 @pytest.fixture(scope="package")

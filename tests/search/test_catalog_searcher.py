@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
 from snapbuy.errors import InvalidParameterError
+from snapbuy.index import IdFilter
 from snapbuy.search import CatalogSearcher, ScoredProduct, SearchOptions, SearchResult, SearchService
 from tests.search.conftest import random_query
 
@@ -17,7 +20,7 @@ def brute_force(
     cols = catalog.columns
     vectors = catalog.index.reconstruct(list(range(catalog.index.ntotal)))
     vector_scores = vectors @ query
-    best = np.full(len(cols.price), -np.inf)
+    best = np.full(len(cols.price_paid), -np.inf)
     np.maximum.at(best, cols.vector_product, vector_scores)
     best[~allowed_rows] = -np.inf
     order = np.argsort(-best, kind="stable")[:k]
@@ -37,14 +40,14 @@ def assert_equal_to_brute_force(
 ) -> None:
     catalog = service.catalog
     cols = catalog.columns
-    price_ok = np.ones(len(cols.price), bool)
+    price_ok = cols.in_stock.copy() if not options.include_out_of_stock else np.ones(len(cols.in_stock), bool)
     if options.min_price is not None:
-        price_ok &= cols.price >= options.min_price
+        price_ok &= cols.price_paid >= options.min_price
     if options.max_price is not None:
-        price_ok &= cols.price <= options.max_price
+        price_ok &= cols.price_paid <= options.max_price
     if exclude is not None:
         price_ok[exclude] = False
-    category_ok = np.ones(len(cols.price), bool)
+    category_ok = np.ones(len(cols.price_paid), bool)
     if options.category is not None:
         category_ok = cols.category_code == cols.categories.index(options.category)
 
@@ -59,9 +62,9 @@ def assert_equal_to_brute_force(
     bounds = catalog.tier_bounds[result.category]
     assert [t.name for t in result.tiers] == [b.name for b in bounds]
     for tier, bound in zip(result.tiers, bounds, strict=True):
-        in_tier = np.array([bound.contains(p) for p in cols.price])
+        in_tier = np.array([bound.contains(p) for p in cols.price_paid])
         check(tier.items, price_ok & in_category & in_tier)
-        assert all(i.category == result.category and bound.contains(i.price) for i in tier.items)
+        assert all(i.category == result.category and bound.contains(i.price_paid) for i in tier.items)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +118,117 @@ def test_best_scores_are_each_rows_nearest_catalog_vector(service: SearchService
     queries = np.stack([random_query(seed) for seed in range(4)])
     vectors = catalog.index.reconstruct(list(range(catalog.index.ntotal)))
     np.testing.assert_allclose(catalog.best_scores(queries), (queries @ vectors.T).max(axis=1), atol=1e-5)
+
+
+# --- stock and sales: tests/search/conftest.py's with_stock_and_sales --------------------------------
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        SearchOptions(k=4),
+        SearchOptions(k=4, include_out_of_stock=True),
+        SearchOptions(k=10, category="mug"),
+        SearchOptions(k=5, max_price=800),
+        SearchOptions(k=6, category="lamp", min_price=300, max_price=3000, include_out_of_stock=True),
+        SearchOptions(k=100),  # more than some tiers hold
+    ],
+)
+def test_stock_and_sales_results_equal_brute_force(
+    stocked_service: SearchService, options: SearchOptions
+) -> None:
+    for seed in range(5):
+        query = random_query(seed)
+        result = stocked_service.search_vector(query, options)
+        assert_equal_to_brute_force(stocked_service, result, query, options)
+
+
+def every_item(result: SearchResult) -> list[ScoredProduct]:
+    return [*result.matches, *(item for tier in result.tiers for item in tier.items)]
+
+
+def test_an_out_of_stock_nearest_neighbour_is_hidden_unless_asked_for(stocked_service: SearchService) -> None:
+    catalog = stocked_service.catalog
+    record = catalog.product("SKU006")
+    assert record.availability == "out_of_stock"
+    query = catalog.first_vector_of(record)
+
+    hidden = stocked_service.search_vector(query, SearchOptions(k=4))
+    assert hidden.category == record.category  # the out-of-stock exact match still tells the category
+    assert every_item(hidden) and all(i.availability != "out_of_stock" for i in every_item(hidden))
+
+    shown = stocked_service.search_vector(query, SearchOptions(k=4, include_out_of_stock=True))
+    assert shown.matches[0].sku == "SKU006"
+    own_tier = next(tier for tier in shown.tiers if tier.name == record.tier)
+    assert own_tier.items[0].sku == "SKU006"
+
+
+def test_a_tier_is_never_short_when_out_of_stock_products_are_nearer(stocked_service: SearchService) -> None:
+    catalog = stocked_service.catalog
+    record = catalog.product("SKU006")
+    cols = catalog.columns
+    in_tier = (cols.category_code == cols.categories.index(record.category)) & (
+        cols.tier_code == cols.tiers.index(record.tier)
+    )
+    orderable = int((in_tier & cols.in_stock).sum())
+    assert orderable >= 2 and int((in_tier & ~cols.in_stock).sum()) >= 2
+    query = catalog.first_vector_of(record)
+
+    def tier_items(options: SearchOptions) -> list[ScoredProduct]:
+        result = stocked_service.search_vector(query, options)
+        return next(tier for tier in result.tiers if tier.name == record.tier).items
+
+    # The tier's k nearest include out-of-stock products (SKU006 first of all), so filtering a list of k
+    # afterwards would come back short.
+    nearest = tier_items(SearchOptions(k=orderable, include_out_of_stock=True))
+    assert nearest[0].sku == "SKU006"
+    items = tier_items(SearchOptions(k=orderable))
+    assert len(items) == orderable  # every orderable product of the tier, none missing
+    assert all(i.availability != "out_of_stock" for i in items)
+
+
+def test_price_filters_and_tiers_use_the_price_paid(stocked_service: SearchService) -> None:
+    catalog = stocked_service.catalog
+    on_sale = catalog.product("SKU010")  # in stock, half price
+    assert on_sale.sale_price is not None and on_sale.sale_price < on_sale.price
+    assert on_sale.price_paid == on_sale.sale_price
+    bounds = {b.name: b for b in catalog.tier_bounds[on_sale.category]}
+    assert bounds[on_sale.tier].contains(on_sale.price_paid)
+    query = catalog.first_vector_of(on_sale)
+
+    cheap = stocked_service.search_vector(query, SearchOptions(k=3, max_price=on_sale.sale_price))
+    assert cheap.matches[0].sku == "SKU010"  # its regular price is above max_price, its sale price not
+    dear = stocked_service.search_vector(query, SearchOptions(k=3, min_price=on_sale.sale_price + 0.01))
+    assert "SKU010" not in [i.sku for i in every_item(dear)]
+
+    ended = catalog.product("SKU011")  # its sale ended before the index was built
+    assert ended.sale_price is None and ended.sale_price_effective_date is None
+    assert ended.price_paid == ended.price
+
+
+def searched_masks(
+    service: SearchService, options: SearchOptions, monkeypatch: pytest.MonkeyPatch
+) -> list[bool]:
+    """For each vector search one query makes: whether it was given an id mask."""
+    index = service.catalog.index
+    search = index.search
+    masked: list[bool] = []
+
+    def recording(query: np.ndarray, k: int, id_filter: IdFilter | None = None, **kwargs: float) -> Any:
+        masked.append(id_filter is not None and id_filter.mask is not None)
+        return search(query, k, id_filter, **kwargs)
+
+    monkeypatch.setattr(index, "search", recording)
+    service.search_vector(random_query(1), options)
+    monkeypatch.undo()
+    return masked
+
+
+def test_no_mask_when_no_product_is_hidden(
+    service: SearchService, stocked_service: SearchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not any(searched_masks(service, SearchOptions(k=4), monkeypatch))  # nothing out of stock
+    shown = searched_masks(stocked_service, SearchOptions(k=4, include_out_of_stock=True), monkeypatch)
+    assert not any(shown)
+    # Hiding out-of-stock products masks the tier searches (the vote's search stays unmasked).
+    assert any(searched_masks(stocked_service, SearchOptions(k=4), monkeypatch))

@@ -58,3 +58,13 @@ def test_similar_with_a_requested_category_says_so(service: SearchService) -> No
     result = service.similar("SKU007", SearchOptions(k=3, category=other))
     assert (result.category, result.category_source) == (other, "request")
     assert all(i.category == other for i in result.matches)
+
+
+def test_similar_hides_out_of_stock_lookalikes_unless_asked_for(stocked_service: SearchService) -> None:
+    record = stocked_service.product("SKU007")
+    query = stocked_service.catalog.first_vector_of(record)
+    for include in (False, True):
+        result = stocked_service.similar("SKU007", SearchOptions(k=5, include_out_of_stock=include))
+        assert result.category_source == "product"
+        expected = SearchOptions(k=5, category=record.category, include_out_of_stock=include)
+        assert_equal_to_brute_force(stocked_service, result, query, expected, exclude=record.row)

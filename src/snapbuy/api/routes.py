@@ -38,7 +38,8 @@ ServiceDep = Annotated[SearchService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 KParam = Annotated[int | None, Query(ge=1, description="results per list (default 4)")]
 CategoryParam = Annotated[str | None, Query(description="category to search; predicted when absent")]
-PriceParam = Annotated[float | None, Query(ge=0)]
+PriceParam = Annotated[float | None, Query(ge=0, description="bound on the price paid, inclusive")]
+OutOfStockParam = Annotated[bool, Query(description="also return out-of-stock products (hidden by default)")]
 
 
 def search_options(
@@ -47,11 +48,18 @@ def search_options(
     category: CategoryParam = None,
     min_price: PriceParam = None,
     max_price: PriceParam = None,
+    include_out_of_stock: OutOfStockParam = False,
 ) -> SearchOptions:
     k = settings.default_k if k is None else k
     if k > settings.max_k:
         raise InvalidParameterError(f"k must be at most {settings.max_k}, got {k}")
-    return SearchOptions(k=k, category=category, min_price=min_price, max_price=max_price)
+    return SearchOptions(
+        k=k,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        include_out_of_stock=include_out_of_stock,
+    )
 
 
 OptionsDep = Annotated[SearchOptions, Depends(search_options)]

@@ -19,10 +19,16 @@ class ItemOut(BaseModel):
     title: str
     brand: str | None
     category: str
-    price: float
+    price: float  # the regular price
+    price_paid: float  # what the shopper pays: sale_price when there is one, else price
+    sale_price: float | None  # null when no sale was on when the index was built
+    sale_price_effective_date: str | None  # the sale's window as the feed gave it ('start/end'), or null
     currency: str
-    tier: str
+    availability: str  # in_stock, out_of_stock, preorder or backorder
+    tier: str  # the price tier of price_paid
     item_group_id: str | None
+    link: str | None  # the product page
+    image_link: str | None  # the feed's link of the first image, as written
     score: float | None = None
 
     @field_validator("score")

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from snapbuy.cli.common import DeviceOpt, IndexOpt, ModelOpt, reports_errors, settings_with
 from snapbuy.config import Settings
 
+if TYPE_CHECKING:
+    from snapbuy.store import ProductRecord
+
 
 def _bound(value: float | None) -> str:
     return "" if value is None else f"{value:g}"
+
+
+def _price_text(item: ProductRecord) -> str:
+    """'649.00 (was 799.00) NOK' on sale, else '799.00 NOK'."""
+    was = "" if item.sale_price is None else f" (was {item.price:.2f})"
+    return f"{item.price_paid:>10.2f}{was} {item.currency}"
+
+
+def _availability_mark(item: ProductRecord) -> str:
+    """'' when in stock, else e.g. '  [out of stock]' or '  [preorder]'."""
+    return "" if item.availability == "in_stock" else f"  [{item.availability.replace('_', ' ')}]"
 
 
 def _print_result(result: Any) -> None:
@@ -24,7 +38,8 @@ def _print_result(result: Any) -> None:
         typer.echo(heading)
         for item in items:
             typer.echo(
-                f"  {item.score:7.4f}  {item.sku:<16} {item.price:>10.2f} {item.currency}  {item.title}"
+                f"  {item.score:7.4f}  {item.sku:<16} {_price_text(item)}  {item.title}"
+                f"{_availability_mark(item)}"
             )
 
 
@@ -36,6 +51,9 @@ def search_command(
     category: Annotated[str | None, typer.Option("--category", help="category (default: predicted)")] = None,
     min_price: Annotated[float | None, typer.Option("--min-price", min=0)] = None,
     max_price: Annotated[float | None, typer.Option("--max-price", min=0)] = None,
+    include_out_of_stock: Annotated[
+        bool, typer.Option("--include-out-of-stock", help="also list out-of-stock products")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON response")] = False,
     device: DeviceOpt = None,
     model: ModelOpt = None,
@@ -51,7 +69,8 @@ def search_command(
         image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
     )
     service = open_service(index, settings, model)
-    result = service.search_image(picture, SearchOptions(k, category, min_price, max_price))
+    options = SearchOptions(k, category, min_price, max_price, include_out_of_stock)
+    result = service.search_image(picture, options)
     if as_json:
         typer.echo(SearchResponse.of(result).model_dump_json(indent=2))
     else:

@@ -50,11 +50,10 @@ def product_record(product: Product, row: int, tier: str, at: datetime) -> Produ
 
 
 def _effective_dates(product: Product) -> str | None:
+    """The sale's window as ISO 'start/end' text ('..' for an open end), None when it has neither."""
     if product.sale_starts is None and product.sale_ends is None:
         return None
-    start = product.sale_starts.isoformat() if product.sale_starts else ""
-    end = product.sale_ends.isoformat() if product.sale_ends else ""
-    return f"{start}/{end}"
+    return "/".join(moment.isoformat() if moment else ".." for moment in (product.sale_starts, product.sale_ends))
 
 
 def stored_layout(

@@ -15,6 +15,8 @@ from snapbuy.tiers import TierBound
 
 # Category vote: the nearest products vote with weight exp((score - best) / temperature), so a
 # clear nearest neighbour dominates but a run of close ones can outvote it. Robust to negative scores.
+# Every product votes, filtered out or not: an out-of-stock or out-of-budget exact match still says
+# what the photo shows, and the lists then hold that category's products the shopper can have.
 CATEGORY_VOTERS = 10
 CATEGORY_VOTE_TEMPERATURE = 0.05
 
@@ -41,6 +43,11 @@ class CatalogSearcher:
         self.tier_bounds = {category: list(bounds) for category, bounds in tier_bounds.items()}
         self.name = name
         self._category_range, self._tier_range = self._partition_ranges()
+        # Built once: the mask that hides out-of-stock products, or None when there are none to hide
+        # (then a search without other filters needs no mask at all).
+        self._orderable_vectors: np.ndarray | None = (
+            None if columns.in_stock.all() else columns.in_stock[columns.vector_product]
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -110,17 +117,22 @@ class CatalogSearcher:
         """Matches and tier lists for one L2-normalised query vector. `effort_scale` multiplies an
         approximate index's search effort for this call (effort sweeps)."""
         self._validate(options)
-        mask = self._explicit_mask(options, exclude_row)
-        category_filter = self._category_range[options.category] if options.category else None
-        # Enough vectors to hold the k best products even if each owns max_vectors_per_product vectors.
-        voters = max(options.k, CATEGORY_VOTERS) if options.category is None else options.k
-        best = self._top_products(query, voters, IdFilter(category_filter, mask), effort_scale)
-        matches = best[: options.k]
+        allowed = self._allowed_products(options, exclude_row)
+        mask = self._allowed_vectors(allowed)
         if options.category is not None:
             category, source = options.category, category_source or "request"
+            category_filter = IdFilter(self._category_range[category], mask)
+            matches = self._top_products(query, options.k, category_filter, effort_scale)
         else:
-            unfiltered = best if mask is None else self._top_products(query, voters, None, effort_scale)
-            category, source = self._vote(unfiltered), "predicted"
+            everyone = self._top_products(query, max(options.k, CATEGORY_VOTERS), None, effort_scale)
+            category, source = self._vote(everyone), "predicted"
+            head = _allowed_head(everyone, allowed, options.k)
+            # When too few of the voters pass the filters, search the allowed products themselves.
+            matches = (
+                head
+                if head is not None
+                else self._top_products(query, options.k, IdFilter(None, mask), effort_scale)
+            )
         tiers = [
             TierResult(
                 bound.name,
@@ -150,19 +162,33 @@ class CatalogSearcher:
         if lo is not None and hi is not None and lo > hi:
             raise InvalidParameterError(f"min_price {lo} is greater than max_price {hi}")
 
-    def _explicit_mask(self, options: SearchOptions, exclude_row: int | None) -> np.ndarray | None:
-        """Boolean mask over vector ids for the price filter and an excluded product, or None."""
-        if options.min_price is None and options.max_price is None and exclude_row is None:
-            return None
+    def _hides_out_of_stock(self, options: SearchOptions) -> bool:
+        return self._orderable_vectors is not None and not options.include_out_of_stock
+
+    def _allowed_products(self, options: SearchOptions, exclude_row: int | None) -> np.ndarray | None:
+        """Boolean mask over product rows for stock, the price filter (on the price paid) and an
+        excluded product, or None when every product is allowed."""
+        hide_out_of_stock = self._hides_out_of_stock(options)
         cols = self.columns
-        allowed = np.ones(len(cols.price), dtype=bool)
+        if options.min_price is None and options.max_price is None and exclude_row is None:
+            return cols.in_stock if hide_out_of_stock else None
+        allowed = cols.in_stock.copy() if hide_out_of_stock else np.ones(len(cols.in_stock), dtype=bool)
         if options.min_price is not None:
-            allowed &= cols.price >= options.min_price
+            allowed &= cols.price_paid >= options.min_price
         if options.max_price is not None:
-            allowed &= cols.price <= options.max_price
+            allowed &= cols.price_paid <= options.max_price
         if exclude_row is not None:
             allowed[exclude_row] = False
-        by_vector: np.ndarray = allowed[cols.vector_product]
+        return allowed
+
+    def _allowed_vectors(self, allowed_products: np.ndarray | None) -> np.ndarray | None:
+        """The product mask over vector ids, passed into the vector search so that no list comes back
+        short; the stock filter alone reuses the mask built at load."""
+        if allowed_products is None:
+            return None
+        if allowed_products is self.columns.in_stock and self._orderable_vectors is not None:
+            return self._orderable_vectors
+        by_vector: np.ndarray = allowed_products[self.columns.vector_product]
         return by_vector
 
     def _top_products(
@@ -195,6 +221,17 @@ class CatalogSearcher:
             weight = float(np.exp(((item.score or 0.0) - top) / CATEGORY_VOTE_TEMPERATURE))
             weights[item.category] = weights.get(item.category, 0.0) + weight
         return max(weights.items(), key=lambda kv: kv[1])[0]
+
+
+def _allowed_head(
+    ranked: list[ScoredProduct], allowed: np.ndarray | None, k: int
+) -> list[ScoredProduct] | None:
+    """The first k allowed products of a best-first list of the overall nearest, or None when it holds
+    fewer than k of them (then the allowed products beyond it must be searched)."""
+    if allowed is None:
+        return ranked[:k]
+    head = [item for item in ranked if allowed[item.row]][:k]
+    return head if len(head) == k else None
 
 
 def _best_of(first: list[ScoredProduct], more: list[ScoredProduct], k: int) -> list[ScoredProduct]:

@@ -14,8 +14,10 @@ CATEGORY_SOURCES = ("request", "predicted", "product")
 class SearchOptions:
     k: int = 4
     category: str | None = None
-    min_price: float | None = None
+    min_price: float | None = None  # on the price paid (the sale price where there is one), inclusive
     max_price: float | None = None
+    # Out-of-stock products stay in the index but are never returned unless this is set.
+    include_out_of_stock: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ snapbuy.loading; it opens nothing itself."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 from PIL import Image
@@ -59,7 +60,7 @@ class SearchService:
         query = self.catalog.first_vector_of(record)
         source = "request"
         if options.category is None:
-            options = SearchOptions(options.k, record.category, options.min_price, options.max_price)
+            options = replace(options, category=record.category)
             source = "product"
         result = self.search_vector(query, options, exclude_row=record.row, category_source=source)
         result.timings_ms["total"] = _ms_since(started)
