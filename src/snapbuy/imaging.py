@@ -171,16 +171,18 @@ def read_local_image(path: Path, max_bytes: int) -> bytes:
         if exc.errno == errno.ENXIO:  # what open() says of a Unix socket
             raise ImageError(f"{path}: not a regular file") from exc
         raise ImageError(f"{path}: cannot read image file: {exc.strerror or exc}") from exc
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ImageError(f"{path}: not a regular file")
-            if info.st_size > max_bytes:
-                raise _file_too_large(path, info.st_size, max_bytes)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise _file_too_large(path, info.st_size, max_bytes)
+        with open(fd, "rb", closefd=False) as handle:
             data = handle.read(max_bytes + 1)
-        except OSError as exc:
-            raise ImageError(f"{path}: cannot read image file: {exc.strerror or exc}") from exc
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read image file: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise _file_too_large(path, len(data), max_bytes)
     return data

@@ -14,7 +14,7 @@ import functools
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, replace
 
 import httpx
@@ -43,7 +43,7 @@ class ImageFetcher:
         self._stats = FetchStats()
         self._stats_lock = threading.Lock()
 
-    def fetch(self, requests: Iterable[tuple[int, str]]) -> Iterator[Fetched]:
+    def fetch(self, requests: Iterable[tuple[int, str]]) -> Generator[Fetched, None, None]:
         """One Fetched per (key, url) request, in the order they finish. `requests` is read lazily on the
         background thread, no further ahead than the downloads. An exception from it (or a bug) is
         raised here. For prompt clean-up when stopping early, close the iterator (contextlib.closing)."""
@@ -151,6 +151,8 @@ class _FetchRun:
             asyncio.run(self._download_all())
         except asyncio.CancelledError:
             pass  # stop() cancelled it: the consumer has gone
+        except BaseExceptionGroup as group:  # the task group's wrapping of one error is no help here
+            end = _End(group.exceptions[0] if len(group.exceptions) == 1 else group)
         except BaseException as exc:
             end = _End(exc)
         finally:

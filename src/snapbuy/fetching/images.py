@@ -59,7 +59,7 @@ async def _use_download(cache: ImageCache | None, key: int, url: str, transfer: 
     if transfer.body is None:  # a 304 to a request without validators
         return _failed(key, url, f"HTTP {transfer.status}", transfer)
     if sniff_format(transfer.body) is None:
-        content_type = transfer.content_type or "missing"
+        content_type = (transfer.content_type or "").split(";")[0].strip() or "missing"
         return _failed(key, url, f"not an image (Content-Type {content_type})", transfer)
     if cache is not None:
         try:

@@ -70,7 +70,9 @@ async def download(
     attempts = 1
     while result.retryable and attempts <= policy.retries:
         if result.retry_after is not None and result.retry_after > policy.max_retry_after:
-            too_long = f"Retry-After {result.retry_after:.0f} s exceeds the {policy.max_retry_after:g} s limit"
+            too_long = (
+                f"Retry-After {result.retry_after:.0f} s exceeds the {policy.max_retry_after:g} s limit"
+            )
             return replace(result, reason=too_long, bytes_transferred=transferred, attempts=attempts)
         await asyncio.sleep(
             backoff_delay(attempts, policy) if result.retry_after is None else result.retry_after
