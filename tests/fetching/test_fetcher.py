@@ -174,7 +174,8 @@ def test_per_host_and_overall_limits(httpserver: HTTPServer, second_server: HTTP
     for server in (httpserver, second_server):
         server.expect_request("/slow.png").respond_with_handler(recorder.handler(png, seconds=0.2))
     policy = FetchPolicy(per_host=2, max_in_flight=3, read_timeout=5.0)
-    urls = [server.url_for("/slow.png") for _ in range(6) for server in (httpserver, second_server)]
+    # All of one host first: without the per-host limit the first three would all go to it.
+    urls = [server.url_for("/slow.png") for server in (httpserver, second_server) for _ in range(6)]
     results = fetch_all(ImageFetcher(policy, None), urls)
     assert all(f.data == png for f in results.values())
     assert set(recorder.most_per_host.values()) == {2}, recorder.most_per_host  # reached, never passed
