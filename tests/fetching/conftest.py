@@ -3,6 +3,7 @@ small image bytes and a policy with short waits."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 from collections.abc import Iterator
@@ -14,29 +15,30 @@ from pytest_httpserver import HTTPServer
 from snapbuy.fetching import FetchPolicy
 
 
-def start_server() -> HTTPServer:
+@contextlib.contextmanager
+def running_server() -> Iterator[HTTPServer]:
     # Threaded: the concurrency, slow-response and early-close tests need requests handled in parallel.
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
-    return server
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def make_httpserver() -> Iterator[HTTPServer]:
     """Replaces pytest-httpserver's server (one thread, on "localhost") for these tests."""
-    server = start_server()
-    yield server
-    server.clear()
-    server.stop()
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture
 def second_server() -> Iterator[HTTPServer]:
     """Another server on another port: another host for the per-host limit."""
-    server = start_server()
-    yield server
-    server.clear()
-    server.stop()
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture
