@@ -89,7 +89,7 @@ def test_too_large_by_content_length(httpserver: HTTPServer, policy: FetchPolicy
     httpserver.expect_request("/big.png").respond_with_data(big, content_type="image/png")
     small = FetchPolicy(max_bytes=2048, read_timeout=2.0)
     [fetched] = fetch_all(ImageFetcher(small, None), [httpserver.url_for("/big.png")]).values()
-    assert fetched.reason == "too large: over 0.0 MB" and fetched.data is None
+    assert fetched.reason == "too large: over 2048 bytes" and fetched.data is None
     assert fetched.bytes_transferred < len(big)  # refused from the header, body not read
 
 

@@ -49,7 +49,9 @@ class Transfer:
 
 
 def too_large_reason(max_bytes: int) -> str:
-    return f"too large: over {max_bytes / _MB:.1f} MB"
+    """The reason for a body over the limit: "too large: over 20.0 MB", or in bytes under 0.1 MB."""
+    limit = f"{max_bytes / _MB:.1f} MB" if max_bytes >= _MB // 10 else f"{max_bytes} bytes"
+    return f"too large: over {limit}"
 
 
 async def download(
