@@ -78,6 +78,14 @@ class CorruptImageError(ImageError):
     http_status = 422
 
 
+class FetchError(SnapbuyError):
+    """A remote file (a product feed) could not be downloaded. The message names the URL and why."""
+
+    code = "fetch_failed"
+    http_status = 502
+    exit_code = 9
+
+
 class ModelError(SnapbuyError):
     code = "model_error"
     http_status = 500

@@ -7,8 +7,11 @@ data: nothing here logs or stores them.
 
 from __future__ import annotations
 
+import errno
 import functools
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -154,19 +157,47 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
             raise CorruptImageError(f"cannot convert the {img.mode} image to RGB") from exc
 
 
-def load_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Read and decode an image file; errors name the file and keep decode_image's classes."""
+def read_local_image(path: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file at `path`, at most `max_bytes` of them, or an ImageError.
+
+    Only a regular file is read: a FIFO, a device such as /dev/zero, a directory or a socket is
+    refused as "not a regular file" without reading from it. The file is opened non-blocking (so
+    opening a FIFO with no writer returns at once) and judged by fstat of that open file, so what is
+    checked is what is read. The size is checked from fstat before reading, and the read itself is
+    bounded too, in case the file grows in between."""
     try:
-        size = path.stat().st_size
-        if size <= max_bytes:
-            with path.open("rb") as fh:
-                data = fh.read(max_bytes + 1)  # bounded even if the file grows after stat()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # what open() says of a Unix socket
+            raise ImageError(f"{path}: not a regular file") from exc
+        raise ImageError(f"{path}: cannot read image file: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ImageError(f"{path}: not a regular file")
+        if info.st_size > max_bytes:
+            raise _file_too_large(path, info.st_size, max_bytes)
+        with open(fd, "rb", closefd=False) as handle:
+            data = handle.read(max_bytes + 1)
     except OSError as exc:
         raise ImageError(f"{path}: cannot read image file: {exc.strerror or exc}") from exc
-    if size > max_bytes:  # checked before reading so a huge file is never loaded
-        raise ImageTooLargeError(
-            f"{path}: file is {size / _MB:.1f} MB; the limit is {max_bytes / _MB:.1f} MB"
-        )
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise _file_too_large(path, len(data), max_bytes)
+    return data
+
+
+def _file_too_large(path: Path, size: int, max_bytes: int) -> ImageTooLargeError:
+    return ImageTooLargeError(
+        f"{path}: too large: file is {size / _MB:.1f} MB; the limit is {max_bytes / _MB:.1f} MB"
+    )
+
+
+def load_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """Read (see read_local_image) and decode an image file; errors name the file and keep
+    decode_image's classes."""
+    data = read_local_image(path, max_bytes)
     try:
         return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
     except ImageError as exc:
