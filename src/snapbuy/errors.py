@@ -132,4 +132,4 @@ class IndexBusyError(BundleError):
     """Another `snapbuy index` run holds the index's lock."""
 
     code = "index_busy"
-    exit_code = 9
+    exit_code = 10

@@ -31,7 +31,9 @@ def test_lines_are_throttled_but_the_last_one_always_comes() -> None:
     for _ in range(1000):
         progress.advance("fetching")
     progress.finish("fetching")
-    assert out.getvalue().splitlines() == [line for line in out.getvalue().splitlines() if "1000/1000" in line]
+    assert out.getvalue().splitlines() == [
+        line for line in out.getvalue().splitlines() if "1000/1000" in line
+    ]
     assert len(out.getvalue().splitlines()) == 1
 
 

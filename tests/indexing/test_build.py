@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import shutil
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
@@ -56,7 +57,7 @@ class CountingEmbedder:
 
 
 def versions(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir())
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def test_sample_index_publishes_a_complete_bundle(sample_index: Path) -> None:
@@ -200,6 +201,7 @@ def test_a_crash_mid_way_leaves_no_partial_version(
     root = tmp_path / "idx"
     build_index(catalog_copy, root, tiny_embedder, OPTIONS)
     before = versions(root), (root / CURRENT_FILE).read_text()
+    shutil.rmtree(root / ".cache")  # else every image is reused and nothing is embedded to crash in
 
     with pytest.raises(RuntimeError, match="simulated crash"):
         build_index(catalog_copy, root, CountingEmbedder(tiny_embedder, fail_on_call=2), OPTIONS)
@@ -214,7 +216,9 @@ def test_no_readable_image_at_all_is_an_error(
 ) -> None:
     for image in (catalog_copy.parent / "images").iterdir():
         image.write_bytes(b"garbage")
-    with pytest.raises(SnapbuyError, match=r"no product .* has a usable image \(24 image problems: 24 x ") as err:
+    with pytest.raises(
+        SnapbuyError, match=r"no product .* has a usable image \(24 image problems: 24 x "
+    ) as err:
         build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS)
     assert not (tmp_path / "idx" / CURRENT_FILE).exists()
     errors_file = tmp_path / "idx" / IMAGE_ERRORS_FILE

@@ -19,7 +19,7 @@ def test_a_second_holder_is_refused_with_who_holds_it(tmp_path: Path) -> None:
     message = err.value.message
     assert str(root) in message and "--wait-for-lock" in message
     assert "process " in message  # the holder's pid, from the owner note
-    assert err.value.exit_code == 9
+    assert err.value.exit_code == 10
 
 
 def test_the_lock_is_free_again_after_release_and_after_an_error(tmp_path: Path) -> None:
@@ -51,7 +51,9 @@ def test_a_waiting_run_gets_the_lock_when_the_holder_finishes(tmp_path: Path) ->
 
 def test_waiting_too_long_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "idx"
-    with index_lock(root), pytest.raises(IndexBusyError, match="after waiting 0.2 s"), index_lock(
-        root, wait_seconds=0.2
+    with (
+        index_lock(root),
+        pytest.raises(IndexBusyError, match=r"after waiting 0\.2 s"),
+        index_lock(root, wait_seconds=0.2),
     ):
         pass

@@ -86,7 +86,9 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def test_a_killed_run_resumes_without_redownloading_or_reembedding(httpserver: HTTPServer, tmp_path: Path) -> None:
+def test_a_killed_run_resumes_without_redownloading_or_reembedding(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
     serve_slowly(httpserver, tmp_path / "shop", delay=0.02)
     feed = write_shop(tmp_path / "shop", httpserver.url_for("/img/"))
     root = tmp_path / "idx"
@@ -102,7 +104,7 @@ def test_a_killed_run_resumes_without_redownloading_or_reembedding(httpserver: H
     assert 0 < done_before_kill < PRODUCTS and not (root / CURRENT_FILE).exists()
 
     second = index_process(feed, root)
-    out, err = second.communicate(timeout=DEADLINE * 2)
+    _, err = second.communicate(timeout=DEADLINE * 2)
     assert second.returncode == 0, err
 
     counts = open_current(root).manifest.counts
@@ -131,7 +133,7 @@ def test_two_runs_at_once_queue_or_refuse_and_current_names_a_complete_version(
     finally:
         first.kill()
     assert first.returncode == 0, first_err
-    assert refused.returncode == 9 and "another `snapbuy index` run" in refused_err
+    assert refused.returncode == 10 and "another `snapbuy index` run" in refused_err
     assert queued.returncode == 0, queued_err
     live = (root / CURRENT_FILE).read_text().strip()
     versions = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

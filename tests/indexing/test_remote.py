@@ -129,10 +129,14 @@ def test_a_feed_where_nothing_could_be_fetched_says_why_and_writes_the_errors(
 
 
 def test_a_feed_given_as_a_url_resolves_relative_image_links_against_it(
-    site: ImageSite, httpserver: HTTPServer, catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+    site: ImageSite,
+    httpserver: HTTPServer,
+    catalog_copy: Path,
+    tmp_path: Path,
+    tiny_embedder: OpenClipEmbedder,
 ) -> None:
     feed = remote_feed(catalog_copy, lambda name: name)  # relative: "wat-1-black.jpg"
-    httpserver.expect_request("/img/feed.csv").respond_with_data(feed.read_bytes(), content_type="text/csv")
+    (catalog_copy.parent / "images" / "feed.csv").write_bytes(feed.read_bytes())  # the site serves it
 
     report = build_index(httpserver.url_for("/img/feed.csv"), tmp_path / "idx", tiny_embedder, FAST)
 

@@ -131,7 +131,9 @@ def measure_ingest(
     embedder.embed_images([product_image(-1)])  # warm-up: first-call costs belong to no run
     with static_server(shop) as (base_url, served):
         http_feed = write_feed(shop / "feed-http.csv", rows, base_url)
-        runs = [_timed_run("local files, first run", local_feed, workdir / "local", embedder, options, served)]
+        runs = [
+            _timed_run("local files, first run", local_feed, workdir / "local", embedder, options, served)
+        ]
         http_index = workdir / "http"
         runs.append(_timed_run("http, first run", http_feed, http_index, embedder, options, served))
         runs.append(_timed_run("http, unchanged re-run", http_feed, http_index, embedder, options, served))

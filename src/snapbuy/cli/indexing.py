@@ -31,7 +31,9 @@ def index_command(
     ] = None,
     feed_format: Annotated[
         str | None,
-        typer.Option("--format", help="csv | tsv | jsonl | xml | shopify (default: detected from the content)"),
+        typer.Option(
+            "--format", help="csv | tsv | jsonl | xml | shopify (default: detected from the content)"
+        ),
     ] = None,
     currency: Annotated[
         str | None,
@@ -43,11 +45,15 @@ def index_command(
     ] = None,
     image_root: Annotated[
         Path | None,
-        typer.Option("--image-root", help="local image paths must lie inside this folder (default: the feed's)"),
+        typer.Option(
+            "--image-root", help="local image paths must lie inside this folder (default: the feed's)"
+        ),
     ] = None,
     image_cache: Annotated[
         Path | None,
-        typer.Option("--image-cache", help="where downloaded images are cached (default: INDEX/.cache/images)"),
+        typer.Option(
+            "--image-cache", help="where downloaded images are cached (default: INDEX/.cache/images)"
+        ),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", min=1, help="images per model call")

@@ -52,7 +52,9 @@ class EmbeddingCache:
             self._conn = self._open(path)
         except sqlite3.DatabaseError as exc:
             aside = path.with_name(path.name + ".corrupt")
-            log.warning("embedding cache %s is unreadable (%s); moved to %s, starting afresh", path, exc, aside)
+            log.warning(
+                "embedding cache %s is unreadable (%s); moved to %s, starting afresh", path, exc, aside
+            )
             path.replace(aside)
             self._conn = self._open(path)
 

@@ -55,7 +55,9 @@ def job_bytes(
     yield from _local_bytes(jobs, local, max_bytes, workers)
 
 
-def _local_bytes(jobs: Sequence[ImageJob], local: Sequence[int], max_bytes: int, workers: int) -> Iterator[JobBytes]:
+def _local_bytes(
+    jobs: Sequence[ImageJob], local: Sequence[int], max_bytes: int, workers: int
+) -> Iterator[JobBytes]:
     def read(i: int) -> JobBytes:
         path = jobs[i].ref.path
         assert path is not None

@@ -53,7 +53,9 @@ def _effective_dates(product: Product) -> str | None:
     """The sale's window as ISO 'start/end' text ('..' for an open end), None when it has neither."""
     if product.sale_starts is None and product.sale_ends is None:
         return None
-    return "/".join(moment.isoformat() if moment else ".." for moment in (product.sale_starts, product.sale_ends))
+    return "/".join(
+        moment.isoformat() if moment else ".." for moment in (product.sale_starts, product.sale_ends)
+    )
 
 
 def stored_layout(
