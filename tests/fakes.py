@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,15 +66,12 @@ def build_index_with(
     options: indexing.IndexingOptions,
     change: Callable[[Product], Product],
 ) -> None:
-    """build_index on a JSONL copy of `catalog` (written beside `root`) with `change` applied to every
-    product: stock and sales as the feed's own columns, read back by the real reader. Image links keep
-    pointing into the catalog's folder, which is the run's image root."""
-    image_root = catalog.parent.resolve()
+    """build_index on a JSONL copy of `catalog` with `change` applied to every product: stock and sales
+    as the feed's own columns, read back by the real reader. The copy sits in a copy of the catalog's
+    folder beside `root`, so relative image links stay as the feed wrote them."""
     rows = [feed_row(change(product)) for product in read_catalog(catalog).products]
-    for row in rows:  # the links were relative to the catalog's folder, which the feed is not in
-        if "image_link" in row:
-            row["image_link"] = str(image_root / str(row["image_link"]))
-        row["additional_image_link"] = [str(image_root / str(link)) for link in row["additional_image_link"]]  # type: ignore[attr-defined]
-    feed = root.parent / f"{root.name}-feed.jsonl"
+    shop = root.parent / f"{root.name}-shop"
+    shutil.copytree(catalog.parent, shop)
+    feed = shop / "feed.jsonl"
     feed.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    indexing.build_index(feed, root, embedder, replace(options, image_root=image_root))
+    indexing.build_index(feed, root, embedder, options)

@@ -42,7 +42,8 @@ def write_shop(folder: Path, base_url: str) -> Path:
 
 def serve_slowly(server: HTTPServer, folder: Path, delay: float) -> None:
     def handle(request: Request) -> Response:
-        time.sleep(delay)
+        if "If-None-Match" not in request.headers:
+            time.sleep(delay)  # first downloads are slow; revalidations are quick
         data = (folder / request.path.rsplit("/", 1)[-1]).read_bytes()
         etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
         if request.headers.get("If-None-Match") == etag:
@@ -119,7 +120,8 @@ def test_a_killed_run_resumes_without_redownloading_or_reembedding(
 def test_two_runs_at_once_queue_or_refuse_and_current_names_a_complete_version(
     httpserver: HTTPServer, tmp_path: Path
 ) -> None:
-    serve_slowly(httpserver, tmp_path / "shop", delay=0.01)
+    # Slow enough (160 downloads one at a time, 16 s) that the later processes start while it runs.
+    serve_slowly(httpserver, tmp_path / "shop", delay=0.1)
     feed = write_shop(tmp_path / "shop", httpserver.url_for("/img/"))
     root = tmp_path / "idx"
     first = index_process(feed, root)
