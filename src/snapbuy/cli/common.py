@@ -73,6 +73,8 @@ def configure_logging(
         stream=sys.stderr,
     )
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
+    # httpx logs every request at INFO: one line per catalog image would drown the progress output.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def print_results(json_path: Path, md_path: Path, *more: Path) -> None:
