@@ -60,6 +60,31 @@ class Settings(BaseSettings):
         gt=0,
         description="Decompression-bomb guard: an image declaring more pixels is refused before decoding.",
     )
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="API keys the server accepts, as NAME:SHA256 entries (the key's SHA-256 in hex; "
+        "`snapbuy api-key NAME` makes one). JSON in the environment, e.g. '[\"app:9f86...\"]'. "
+        "Empty: no key needed (the default, for 127.0.0.1).",
+    )
+    rate_limit: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests per second each API key (or each client address, without keys) may make "
+        "on average; over it the answer is 429 with Retry-After. 0: no limit.",
+    )
+    rate_burst: int = Field(
+        default=20, ge=1, description="Requests a key or client may make at once before the rate applies."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS), e.g. '[\"https://shop.example\"]'. "
+        "Empty: none.",
+    )
+    api_docs: bool = Field(
+        default=True,
+        description="Serve /docs, /redoc and /openapi.json; turn off on a public server if wanted.",
+    )
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
     default_k: int = Field(default=4, ge=1, description="Results per list when a request gives no k.")
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for (else 422).")
     batch_size: int = Field(default=32, ge=1, description="Images per model call when indexing or embedding.")

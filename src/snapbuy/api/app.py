@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from snapbuy import __version__
+from snapbuy.api.access import AccessControl, RateLimiter, parse_api_keys
+from snapbuy.api.metrics import install_metrics
 from snapbuy.api.routes import router
 from snapbuy.config import Settings, get_settings
 from snapbuy.errors import SnapbuyError
@@ -45,6 +48,22 @@ def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
     return thread
 
 
+def _install_access(app: FastAPI, settings: Settings) -> None:
+    """API keys and rate limits, then CORS outermost, so that refusals carry CORS headers too."""
+    keys = parse_api_keys(settings.api_keys)
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit > 0 else None
+    if keys or limiter is not None:
+        app.add_middleware(AccessControl, keys=keys, limiter=limiter)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            expose_headers=["Retry-After"],
+        )
+
+
 def create_app(settings: Settings | None = None, service: SearchService | None = None) -> FastAPI:
     """Pass a ready `service` (CLI, tests) or let the lifespan load one from `settings.index`."""
     settings = settings or get_settings()
@@ -61,16 +80,22 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
             app.state.service.close()
             app.state.service = None
 
+    docs = settings.api_docs
     app = FastAPI(
         title="snapbuy",
         version=__version__,
         summary="Photograph a product; get the catalog's lookalikes across price tiers.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.service = service
     app.state.load_error = None
     app.include_router(router)
+    app.state.metrics = install_metrics(app, lambda: app.state.service) if settings.metrics else None
+    _install_access(app, settings)
 
     @app.exception_handler(SnapbuyError)
     async def snapbuy_error(_: Request, exc: SnapbuyError) -> JSONResponse:

@@ -96,6 +96,8 @@ async def search_image(
 
     result = await run_in_threadpool(decode_and_search)
     result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
+    if (metrics := request.app.state.metrics) is not None:
+        metrics.observe_timings(result.timings_ms)
     return SearchResponse.of(result)
 
 

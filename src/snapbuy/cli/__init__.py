@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from snapbuy import __version__
-from snapbuy.cli import demo, evaluation, indexing, searching, training
+from snapbuy.cli import demo, evaluation, indexing, keys, searching, training
 from snapbuy.cli.common import configure_logging
 
 
@@ -32,6 +32,7 @@ def build_app() -> typer.Typer:
         "embed": indexing.embed_command,
         "search": searching.search_command,
         "serve": searching.serve_command,
+        "api-key": keys.api_key_command,
         "eval": evaluation.eval_command,
         "bench": evaluation.bench_command,
         "train": training.train_command,

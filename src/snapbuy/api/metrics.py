@@ -1,0 +1,76 @@
+"""/metrics in Prometheus text: request counts and latency by route and status (prometheus-fastapi-
+instrumentator), the time each search stage took, and which index and model are served. One registry
+per app, so several apps in one process (tests) never share counters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from snapbuy.search import SearchService
+
+# Search stages take from under a millisecond (search) to a second or more (a crop grid on a slow CPU).
+STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ServedIndexCollector(Collector):
+    """Which index and model are served, read at each scrape: right after a reload, too."""
+
+    def __init__(self, current: Callable[[], SearchService | None]) -> None:
+        self.current = current
+
+    def collect(self) -> Iterator[Metric]:
+        service = self.current()
+        if service is None:
+            return
+        manifest = service.bundle.manifest
+        info = GaugeMetricFamily(
+            "snapbuy_index_info",
+            "The index version and model served (value 1).",
+            labels=["version", "model", "index_type"],
+        )
+        info.add_metric(
+            [manifest.version, manifest.model.architecture, str(manifest.index.get("type", ""))], 1
+        )
+        yield info
+        yield GaugeMetricFamily(
+            "snapbuy_index_products",
+            "Products in the served index.",
+            value=manifest.counts.get("products", 0),
+        )
+        yield GaugeMetricFamily(
+            "snapbuy_index_vectors", "Vectors in the served index.", value=manifest.counts.get("vectors", 0)
+        )
+
+
+class ServerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.stage_seconds = Histogram(
+            "snapbuy_search_stage_seconds",
+            "Time each stage of a search took (decode, localise, embed, search, ...).",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+
+    def observe_timings(self, timings_ms: Mapping[str, float]) -> None:
+        for stage, milliseconds in timings_ms.items():
+            if stage != "total":
+                self.stage_seconds.labels(stage).observe(milliseconds / 1000)
+
+
+def install_metrics(app: FastAPI, current: Callable[[], SearchService | None]) -> ServerMetrics:
+    """Instrument every route and expose /metrics (left out of the OpenAPI schema); `current` gives the
+    service being served, or None while loading."""
+    registry = CollectorRegistry()
+    registry.register(ServedIndexCollector(current))
+    Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
+        app, endpoint="/metrics", include_in_schema=False
+    )
+    return ServerMetrics(registry)
