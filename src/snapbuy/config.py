@@ -60,6 +60,23 @@ class Settings(BaseSettings):
         gt=0,
         description="Decompression-bomb guard: an image declaring more pixels is refused before decoding.",
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's line and headers; then the connection is "
+        "closed.",
+    )
+    body_timeout: float = Field(
+        default=15.0, gt=0, description="Seconds a request body may stall between chunks before a 408."
+    )
+    upload_deadline: float = Field(
+        default=60.0, gt=0, description="Seconds a whole request body (a photo upload) may take before a 408."
+    )
+    shutdown_timeout: int = Field(
+        default=10,
+        gt=0,
+        description="On SIGTERM or SIGINT, seconds in-flight requests get to finish before the server exits.",
+    )
     api_keys: list[str] = Field(
         default_factory=list,
         description="API keys the server accepts, as NAME:SHA256 entries (the key's SHA-256 in hex; "

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from snapbuy import __version__
 from snapbuy.api.access import AccessControl, RateLimiter, parse_api_keys
+from snapbuy.api.deadlines import BodyDeadline
 from snapbuy.api.metrics import install_metrics
 from snapbuy.api.routes import router
 from snapbuy.config import Settings, get_settings
@@ -95,6 +96,10 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
     app.state.load_error = None
     app.include_router(router)
     app.state.metrics = install_metrics(app, lambda: app.state.service) if settings.metrics else None
+    # Added first, so it runs inside the access checks and CORS (its 408s carry CORS headers).
+    app.add_middleware(
+        BodyDeadline, idle_seconds=settings.body_timeout, total_seconds=settings.upload_deadline
+    )
     _install_access(app, settings)
 
     @app.exception_handler(SnapbuyError)

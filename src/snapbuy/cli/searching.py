@@ -93,12 +93,20 @@ def serve(index: Path, settings: Settings, model: str | None) -> None:
     import uvicorn
 
     from snapbuy.api import create_app
+    from snapbuy.api.deadlines import with_header_deadline
     from snapbuy.loading import open_service
 
     # Load before binding the port: a bad index or missing weights is a clean error, not a dead server.
     service = open_service(index, settings, model)
     typer.echo(f"serving index {service.bundle.manifest.version} on http://{settings.host}:{settings.port}")
     try:
-        uvicorn.run(create_app(settings, service), host=settings.host, port=settings.port, log_level="info")
+        uvicorn.run(
+            create_app(settings, service),
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            http=with_header_deadline(settings.header_timeout),
+            timeout_graceful_shutdown=settings.shutdown_timeout,
+        )
     finally:
         service.close()
