@@ -13,7 +13,7 @@ from typing import cast
 import pytest
 
 from snapbuy.api.live_service import ServiceHolder
-from snapbuy.bundle import LEASES_DIR, leased_versions, write_current
+from snapbuy.bundle import leased_versions, write_current
 from snapbuy.errors import BundleError, NotReadyError
 from snapbuy.search import SearchService
 
@@ -51,6 +51,16 @@ class Loader:
         return fake(self.root, (self.root / "CURRENT").read_text().strip())
 
 
+def serving_v1(
+    root: Path, loader: Loader | None = None, *, owned: bool = True
+) -> tuple[ServiceHolder, SearchService]:
+    """A holder over `root` serving a fake service of version v1."""
+    holder = ServiceHolder(root, loader or Loader(root))
+    service = fake(root, "v1")
+    holder.install(service, owned=owned)
+    return holder, service
+
+
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     write_current(tmp_path, "v1")
@@ -58,8 +68,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_lease_keeps_the_old_service_open_until_released(root: Path) -> None:
-    holder = ServiceHolder(root, Loader(root))
-    holder.install(fake(root, "v1"), owned=True)
+    holder, _ = serving_v1(root)
     with holder.lease() as old:
         write_current(root, "v2")
         assert holder.reload()
@@ -77,9 +86,7 @@ def test_lease_keeps_the_old_service_open_until_released(root: Path) -> None:
 
 
 def test_unused_old_service_is_closed_at_the_swap(root: Path) -> None:
-    holder = ServiceHolder(root, Loader(root))
-    old = fake(root, "v1")
-    holder.install(old, owned=True)
+    holder, old = serving_v1(root)
     write_current(root, "v2")
     assert holder.reload()
     assert is_closed(old)
@@ -87,21 +94,17 @@ def test_unused_old_service_is_closed_at_the_swap(root: Path) -> None:
 
 
 def test_injected_service_is_left_open(root: Path) -> None:
-    holder = ServiceHolder(root, Loader(root))
-    injected = fake(root, "v1")
-    holder.install(injected, owned=False)
+    holder, injected = serving_v1(root, owned=False)
     write_current(root, "v2")
     assert holder.reload()
     holder.close()
     assert not is_closed(injected)
-    assert not (root / LEASES_DIR / "v1").exists()
+    assert leased_versions(root) == set()
 
 
 def test_failed_load_keeps_serving_and_is_logged_once(root: Path, caplog: pytest.LogCaptureFixture) -> None:
     loader = Loader(root, BundleError("vectors.faiss is corrupt"))
-    holder = ServiceHolder(root, loader)
-    served = fake(root, "v1")
-    holder.install(served, owned=True)
+    holder, served = serving_v1(root, loader)
     write_current(root, "v2")
     with caplog.at_level(logging.ERROR, logger="snapbuy.api.live_service"):
         assert not holder.reload()
