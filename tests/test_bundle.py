@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,15 +18,19 @@ from snapbuy import __version__
 from snapbuy.bundle import (
     CURRENT_FILE,
     FORMAT_VERSION,
+    LEASES_DIR,
     MANIFEST_FILE,
     PRODUCTS_FILE,
     STAGING_PREFIX,
     BundleVersion,
     Manifest,
+    leased_versions,
     open_current,
     prune_versions,
     read_manifest,
+    release_lease,
     staged_version,
+    take_lease,
     write_current,
     write_manifest,
 )
@@ -370,3 +376,45 @@ def test_prune_versions_keeps_the_newest_and_the_live_one(tmp_path: Path) -> Non
     assert sorted(removed) == sorted(["20260102T000000Z-bbbbbb", stale.name])
     left = sorted(p.name for p in root.iterdir() if p.is_dir())
     assert left == sorted([fresh.name, "20260101T000000Z-aaaaaa", "20260103T000000Z-cccccc"])
+
+
+def dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    return proc.pid
+
+
+def test_prune_keeps_versions_a_live_server_leases(tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    names = ["20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb", "20260103T000000Z-cccccc"]
+    for name in names:
+        (root / name).mkdir(parents=True)
+    write_current(root, names[2])
+    lease = take_lease(root, names[0])  # this process serves the oldest version
+    assert lease.name == f"{names[0]}.{os.getpid()}"
+
+    assert prune_versions(root, keep=1) == [names[1]]
+    assert (root / names[0]).is_dir()
+
+    release_lease(lease)
+    assert prune_versions(root, keep=1) == [names[0]]
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == sorted(
+        [CURRENT_FILE, names[2]]
+    )
+
+
+def test_prune_ignores_and_removes_leases_of_dead_processes(tmp_path: Path) -> None:
+    root = tmp_path / "idx"
+    names = ["20260101T000000Z-aaaaaa", "20260102T000000Z-bbbbbb"]
+    for name in names:
+        (root / name).mkdir(parents=True)
+    write_current(root, names[1])
+    (root / LEASES_DIR).mkdir()
+    stale = root / LEASES_DIR / f"{names[0]}.{dead_pid()}"
+    stale.write_text("")
+    (root / LEASES_DIR / "not-a-lease.tmp").write_text("")
+
+    assert leased_versions(root) == set()
+    assert not stale.exists()
+    assert prune_versions(root, keep=1) == [names[0]]

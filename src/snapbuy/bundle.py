@@ -28,6 +28,8 @@ CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 PRODUCTS_FILE = "products.sqlite"
 STAGING_PREFIX = ".staging-"
+# A server writes LEASES_DIR/<version>.<pid> for the version it serves; prune leaves such versions alone.
+LEASES_DIR = ".leases"
 # A staging folder this old belongs to a run that died (killed, power loss), not to one still going.
 STALE_STAGING_SECONDS = 24 * 3600
 
@@ -151,12 +153,13 @@ def staged_version(root: Path) -> Iterator[tuple[str, Path]]:
 
 
 def prune_versions(root: Path, keep: int) -> list[str]:
-    """Delete all but the newest `keep` versions (never the live one) and stale staging folders.
-    A server still reading a deleted version keeps working: open files outlive their names."""
+    """Delete all but the newest `keep` versions (never the live one, nor one a live server holds a
+    lease on) and stale staging folders."""
     live = read_current(root)
     # Version names start with a UTC timestamp, so name order is age order.
     versions = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != live]
+    held = leased_versions(root)
+    doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != live and v not in held]
     now = time.time()
     doomed += [
         p.name
@@ -166,6 +169,46 @@ def prune_versions(root: Path, keep: int) -> list[str]:
     for name in doomed:
         shutil.rmtree(root / name, ignore_errors=True)
     return doomed
+
+
+def take_lease(root: Path, version: str) -> Path:
+    """Mark `version` as served by this process until release_lease(); prune_versions keeps it."""
+    folder = root / LEASES_DIR
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{version}.{os.getpid()}"
+    write_text_atomically(path, "")
+    return path
+
+
+def release_lease(lease: Path) -> None:
+    lease.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def leased_versions(root: Path) -> set[str]:
+    """Versions some live process holds a lease on. Leases of dead processes are removed."""
+    folder = root / LEASES_DIR
+    if not folder.is_dir():
+        return set()
+    held: set[str] = set()
+    for lease in folder.iterdir():
+        version, _, pid = lease.name.rpartition(".")
+        if not version or not pid.isdigit() or int(pid) == 0:
+            continue  # not a lease (e.g. a temporary file of one being written)
+        if _pid_alive(int(pid)):
+            held.add(version)
+        else:
+            release_lease(lease)
+    return held
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, PositiveFloat
+from pydantic import Field, PositiveFloat, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from snapbuy.crops import DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT, DEFAULT_CROP_SCALES, FRAMING_TEMPERATURE
@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `snapbuy serve` and `snapbuy demo` bind.")
     port: int = Field(default=8000, description="Port `snapbuy serve` and `snapbuy demo` listen on.")
+    reload_interval: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds between the server's checks of the index's CURRENT file; a newly published "
+        "version is loaded beside the served one and swapped in without a restart. 0: no polling "
+        "(SIGHUP and POST /v1/admin/reload still reload).",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token of POST /v1/admin/reload. Unset: the admin route answers 404.",
+    )
     max_upload_bytes: int = Field(
         default=10 * 1024 * 1024,
         gt=0,

@@ -128,6 +128,14 @@ class NotReadyError(SnapbuyError):
     exit_code = 1
 
 
+class UnauthorizedError(SnapbuyError):
+    """A request to an admin route without the right bearer token."""
+
+    code = "unauthorized"
+    http_status = 401
+    exit_code = 1
+
+
 class IndexBusyError(BundleError):
     """Another `snapbuy index` run holds the index's lock."""
 

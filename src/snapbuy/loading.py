@@ -1,6 +1,6 @@
 """Builds a SearchService for an index: decides the device, the vector index (CPU or GPU), the model and
-the framing once, up front; nothing is swapped afterwards. The model comes from the bundle's manifest
-unless one is given."""
+the framing once, up front; nothing in a service is swapped afterwards (a server replaces the whole
+service: reopen_service). The model comes from the bundle's manifest unless one is given."""
 
 from __future__ import annotations
 
@@ -94,4 +94,13 @@ def open_service(index_root: Path, settings: Settings, model_spec: str | None = 
         bundle.manifest.counts.get("products", 0),
         spec,
     )
+    return service
+
+
+def reopen_service(current: SearchService, index_root: Path, settings: Settings) -> SearchService:
+    """A service over the index's live version with `current`'s model and localiser (a version built
+    with another model is refused, ModelMismatchError); `current` is left untouched."""
+    bundle = open_current(index_root)
+    service = configured_service(current.embedder, bundle, settings, current.encoder.localiser)
+    log.info("opened index version %s beside %s", bundle.path.name, current.bundle.path.name)
     return service

@@ -16,7 +16,7 @@ from snapbuy.config import Settings
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.loading import build_service
 from snapbuy.search import SearchService
-from tests.api.helpers import make_settings
+from tests.api.helpers import make_settings, writable_index_copy
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +39,15 @@ def stocked_client(stocked_sample_index: Path, tiny_embedder: OpenClipEmbedder) 
             yield test_client
     finally:
         service.close()
+
+
+@pytest.fixture
+def live_index(sample_index: Path, tmp_path: Path) -> Path:
+    """A writable copy of the sample index, for tests that publish new versions into it."""
+    return writable_index_copy(sample_index, tmp_path / "live")
+
+
+@pytest.fixture
+def live_service(live_index: Path, tiny_embedder: OpenClipEmbedder) -> SearchService:
+    """A service over live_index's first version, for an app that owns it (owns_service=True)."""
+    return build_service(open_current(live_index), tiny_embedder)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
 import struct
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,15 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 
+from snapbuy.bundle import (
+    LEASES_DIR,
+    Manifest,
+    new_version_name,
+    read_current,
+    read_manifest,
+    write_current,
+    write_manifest,
+)
 from snapbuy.config import Settings
 from snapbuy.imaging import decode_image
 from snapbuy.search import SearchService
@@ -320,3 +331,21 @@ def png_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
     )
     assert len(data) < 64 * 1024
     return data
+
+
+def writable_index_copy(source: Path, target: Path) -> Path:
+    """A copy of an index bundle a test may publish into (the session's sample index is read-only)."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(LEASES_DIR))
+    return target
+
+
+def publish_copy(root: Path, change: Callable[[Manifest], Manifest] | None = None) -> str:
+    """Publish the live version again under a new name, as a new `snapbuy index` run would; `change`
+    may alter its manifest (e.g. another model). Returns the new version."""
+    live = root / (read_current(root) or "")
+    version = new_version_name()
+    shutil.copytree(live, root / version)
+    manifest = replace(read_manifest(root / version), version=version)
+    write_manifest(root / version, change(manifest) if change else manifest)
+    write_current(root, version)
+    return version

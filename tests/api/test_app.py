@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from snapbuy.api import create_app
+from snapbuy.bundle import LEASES_DIR, read_current
 from snapbuy.config import Settings
 from snapbuy.search import SearchService
 from tests.api.helpers import (
@@ -71,13 +72,20 @@ def test_background_load_becomes_ready(sample_index: Path, tmp_path: Path) -> No
     app = create_app(make_settings(sample_index, models_dir=tmp_path / "models"))
     with TestClient(app) as client:
         assert client.get("/livez").status_code == 200
-        wait_for(lambda: client.get("/readyz").status_code != 503 or app.state.load_error is not None)
-        assert app.state.load_error is None
-        assert client.get("/readyz").json() == {"status": "ready", "detail": None}
+        holder = app.state.services
+        wait_for(lambda: client.get("/readyz").status_code != 503 or holder.load_error is not None)
+        assert holder.load_error is None
+        assert client.get("/readyz").json() == {
+            "status": "ready",
+            "detail": None,
+            "version": read_current(sample_index),
+            "last_reload_error": None,
+        }
         body = client.get("/v1/search", params={"q": "green sneaker", "k": 2}).json()
         assert_search_response(body, k=2, source="predicted")
         assert upload(client, photo_png()).status_code == 200
-    assert app.state.service is None  # the app closed what it loaded
+    assert holder.version is None  # the app closed what it loaded
+    assert not list((sample_index / LEASES_DIR).iterdir())  # and released its lease
 
 
 def test_injected_service_is_not_closed(settings: Settings, sample_service: SearchService) -> None:

@@ -68,6 +68,7 @@ def test_openapi_lists_routes(client: TestClient) -> None:
         "/v1/index": {"get"},
         "/livez": {"get"},
         "/readyz": {"get"},
+        "/v1/admin/reload": {"post"},
     }
     assert expected.keys() <= paths.keys()
     for path, methods in expected.items():

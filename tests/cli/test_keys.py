@@ -1,4 +1,4 @@
-"""`snapbuy api-key` (cli/keys.py): the key it prints matches the entry it prints, and the server accepts it."""
+"""`snapbuy api-key` (cli/keys.py): the printed key matches the printed entry, which the server accepts."""
 
 from __future__ import annotations
 

@@ -15,8 +15,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from snapbuy import __version__
 from snapbuy.api.access import AccessControl, RateLimiter, parse_api_keys
+from snapbuy.api.admin import admin_router
 from snapbuy.api.deadlines import BodyDeadline
+from snapbuy.api.live_service import ServiceHolder, error_text
 from snapbuy.api.metrics import install_metrics
+from snapbuy.api.reload_watch import ReloadWatcher
 from snapbuy.api.routes import router
 from snapbuy.config import Settings, get_settings
 from snapbuy.errors import SnapbuyError
@@ -29,20 +32,20 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
 
 
-def _load_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
+def _load_in_background(holder: ServiceHolder, settings: Settings) -> threading.Thread:
     """Load off the event loop so /livez answers at once and /readyz says when loading is done."""
 
     def load() -> None:
         from snapbuy.loading import open_service
 
         try:
-            app.state.service = open_service(settings.index, settings)
-        except SnapbuyError as exc:
-            app.state.load_error = exc.message
-            log.error("cannot serve: %s", exc.message)
+            holder.install(open_service(settings.index, settings), owned=True)
         except Exception as exc:  # report, don't crash the process silently
-            app.state.load_error = f"{type(exc).__name__}: {exc}"
-            log.exception("cannot serve: loading failed")
+            holder.load_error = error_text(exc)
+            if isinstance(exc, SnapbuyError):
+                log.error("cannot serve: %s", exc.message)
+            else:
+                log.exception("cannot serve: loading failed")
 
     thread = threading.Thread(target=load, name="snapbuy-load", daemon=True)
     thread.start()
@@ -65,21 +68,40 @@ def _install_access(app: FastAPI, settings: Settings) -> None:
         )
 
 
-def create_app(settings: Settings | None = None, service: SearchService | None = None) -> FastAPI:
-    """Pass a ready `service` (CLI, tests) or let the lifespan load one from `settings.index`."""
+def service_holder(settings: Settings) -> ServiceHolder:
+    """A holder that reloads the settings' index with the served service's model."""
+
+    def load_next(current: SearchService) -> SearchService:
+        from snapbuy.loading import reopen_service
+
+        return reopen_service(current, settings.index, settings)
+
+    return ServiceHolder(settings.index, load_next)
+
+
+def create_app(
+    settings: Settings | None = None, service: SearchService | None = None, *, owns_service: bool = False
+) -> FastAPI:
+    """Pass a ready `service` (CLI, tests) or let the lifespan load one from `settings.index`. An
+    injected service is closed by the app only with `owns_service` (once no request uses it); versions
+    the app loads itself, at start or on a reload, are always the app's to close."""
     settings = settings or get_settings()
+    holder = service_holder(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loads_own = app.state.service is None
-        if loads_own:
-            _load_in_background(app, settings)
-        yield
-        # Close only what this app loaded: an injected service belongs to its caller (CLI, tests),
-        # which may keep using it after the server stops.
-        if loads_own and app.state.service is not None:
-            app.state.service.close()
-            app.state.service = None
+        if service is None:
+            _load_in_background(holder, settings)
+        else:
+            holder.install(service, owned=owns_service)
+        watcher = ReloadWatcher(holder, settings.reload_interval)
+        watcher.start()
+        app.state.reload_watcher = watcher
+        try:
+            yield
+        finally:
+            await watcher.stop()
+            holder.close()
 
     docs = settings.api_docs
     app = FastAPI(
@@ -92,10 +114,10 @@ def create_app(settings: Settings | None = None, service: SearchService | None =
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
-    app.state.service = service
-    app.state.load_error = None
+    app.state.services = holder
     app.include_router(router)
-    app.state.metrics = install_metrics(app, lambda: app.state.service) if settings.metrics else None
+    app.include_router(admin_router)
+    app.state.metrics = install_metrics(app, holder.served_manifest) if settings.metrics else None
     # Added first, so it runs inside the access checks and CORS (its 408s carry CORS headers).
     app.add_middleware(
         BodyDeadline, idle_seconds=settings.body_timeout, total_seconds=settings.upload_deadline

@@ -12,7 +12,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 
-from snapbuy.search import SearchService
+from snapbuy.bundle import Manifest
 
 # Search stages take from under a millisecond (search) to a second or more (a crop grid on a slow CPU).
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -21,14 +21,13 @@ STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 class ServedIndexCollector(Collector):
     """Which index and model are served, read at each scrape: right after a reload, too."""
 
-    def __init__(self, current: Callable[[], SearchService | None]) -> None:
+    def __init__(self, current: Callable[[], Manifest | None]) -> None:
         self.current = current
 
     def collect(self) -> Iterator[Metric]:
-        service = self.current()
-        if service is None:
+        manifest = self.current()
+        if manifest is None:
             return
-        manifest = service.bundle.manifest
         info = GaugeMetricFamily(
             "snapbuy_index_info",
             "The index version and model served (value 1).",
@@ -65,9 +64,9 @@ class ServerMetrics:
                 self.stage_seconds.labels(stage).observe(milliseconds / 1000)
 
 
-def install_metrics(app: FastAPI, current: Callable[[], SearchService | None]) -> ServerMetrics:
+def install_metrics(app: FastAPI, current: Callable[[], Manifest | None]) -> ServerMetrics:
     """Instrument every route and expose /metrics (left out of the OpenAPI schema); `current` gives the
-    service being served, or None while loading."""
+    manifest of the version being served, or None while loading."""
     registry = CollectorRegistry()
     registry.register(ServedIndexCollector(current))
     Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from snapbuy.api.schemas import ErrorResponse, HealthResponse, IndexSummary, ItemOut, SearchResponse
+from snapbuy.api.live_service import ServiceHolder
+from snapbuy.api.schemas import (
+    ErrorResponse,
+    HealthResponse,
+    IndexSummary,
+    ItemOut,
+    ReadyResponse,
+    SearchResponse,
+)
 from snapbuy.api.upload import read_image_upload
 from snapbuy.config import Settings
-from snapbuy.errors import InvalidParameterError, NotReadyError
+from snapbuy.errors import InvalidParameterError
 from snapbuy.imaging import decode_image
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
@@ -27,15 +36,21 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_service(request: Request) -> SearchService:
-    service: SearchService | None = request.app.state.service
-    if service is None:
-        raise NotReadyError(request.app.state.load_error or "model and index are still loading")
-    return service
+def get_holder(request: Request) -> ServiceHolder:
+    holder: ServiceHolder = request.app.state.services
+    return holder
+
+
+async def get_service(holder: Annotated[ServiceHolder, Depends(get_holder)]) -> AsyncIterator[SearchService]:
+    """The served service, leased for the whole request (thread-pool work included): a version
+    swapped in meanwhile does not close it under the request."""
+    with holder.lease() as service:
+        yield service
 
 
 ServiceDep = Annotated[SearchService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+HolderDep = Annotated[ServiceHolder, Depends(get_holder)]
 KParam = Annotated[int | None, Query(ge=1, description="results per list (default 4)")]
 CategoryParam = Annotated[str | None, Query(description="category to search; predicted when absent")]
 PriceParam = Annotated[float | None, Query(ge=0, description="bound on the price paid, inclusive")]
@@ -70,12 +85,13 @@ def livez() -> HealthResponse:
     return HealthResponse(status="ok")
 
 
-@router.get("/readyz", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-def readyz(request: Request) -> HealthResponse | JSONResponse:
-    if request.app.state.service is None:
-        detail = request.app.state.load_error or "loading model and index"
+@router.get("/readyz", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
+def readyz(holder: HolderDep) -> ReadyResponse | JSONResponse:
+    version = holder.version
+    if version is None:
+        detail = holder.load_error or "loading model and index"
         return JSONResponse(status_code=503, content={"status": "not_ready", "detail": detail})
-    return HealthResponse(status="ready")
+    return ReadyResponse(status="ready", version=version, last_reload_error=holder.last_reload_error)
 
 
 @router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)
@@ -121,7 +137,7 @@ async def similar_products(sku: str, service: ServiceDep, options: OptionsDep) -
 
 
 @router.get("/v1/index", response_model=IndexSummary, responses=ERRORS)
-def index_summary(service: ServiceDep) -> IndexSummary:
+def index_summary(service: ServiceDep, holder: HolderDep) -> IndexSummary:
     manifest = service.bundle.manifest
     data = manifest.to_json()
     return IndexSummary(
@@ -135,4 +151,5 @@ def index_summary(service: ServiceDep) -> IndexSummary:
         currency=manifest.currency,
         categories=list(service.categories),
         tiers=data["tiers"],
+        last_reload_error=holder.last_reload_error,
     )

@@ -88,6 +88,7 @@ class IndexSummary(BaseModel):
     currency: str
     categories: list[str]
     tiers: dict[str, Any]
+    last_reload_error: str | None = None  # why a newer published version is not served
 
 
 class ErrorBody(BaseModel):
@@ -102,3 +103,14 @@ class ErrorResponse(BaseModel):
 class HealthResponse(BaseModel):
     status: str
     detail: str | None = None
+
+
+class ReadyResponse(HealthResponse):
+    version: str | None = None  # the index version served
+    last_reload_error: str | None = None  # why a newer published version is not served
+
+
+class ReloadResponse(BaseModel):
+    version: str  # the index version served after the reload
+    reloaded: bool  # a new version was swapped in
+    last_reload_error: str | None = None

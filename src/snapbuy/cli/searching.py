@@ -99,14 +99,14 @@ def serve(index: Path, settings: Settings, model: str | None) -> None:
     # Load before binding the port: a bad index or missing weights is a clean error, not a dead server.
     service = open_service(index, settings, model)
     typer.echo(f"serving index {service.bundle.manifest.version} on http://{settings.host}:{settings.port}")
-    try:
-        uvicorn.run(
-            create_app(settings, service),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            http=with_header_deadline(settings.header_timeout),
-            timeout_graceful_shutdown=settings.shutdown_timeout,
-        )
-    finally:
-        service.close()
+    # The app owns the service: a newly published version replaces it (SIGHUP, polling, admin route)
+    # and the app closes each one once no request uses it.
+    app = create_app(settings, service, owns_service=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        http=with_header_deadline(settings.header_timeout),
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )

@@ -1,0 +1,87 @@
+"""`snapbuy serve` swaps in a version `snapbuy index` publishes while it answers searches: SIGHUP makes
+it look at once, no request fails, and SIGTERM still stops it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from snapbuy.bundle import prune_versions, read_current
+from snapbuy.embed.openclip import OpenClipEmbedder
+from snapbuy.indexing import IndexingOptions, build_index
+from tests.conftest import SAMPLE_CATALOG
+from tests.serve_process import serve_process
+
+CLIENTS = 8
+QUERIES = ["red mug", "green sneaker", "leather watch", "black backpack"]
+
+
+def search_load(base: str, stop: threading.Event, versions: Counter[str], failures: list[str]) -> None:
+    """Text searches until `stop` (or 60 s), counting the index version of each answer."""
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=base, timeout=30) as client:
+        n = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                response = client.get("/v1/search", params={"q": QUERIES[n % len(QUERIES)], "k": 2})
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+                continue
+            if response.status_code != 200:
+                failures.append(f"{response.status_code}: {response.text[:200]}")
+            else:
+                versions[response.json()["index_version"]] += 1
+            n += 1
+
+
+@pytest.mark.slow
+def test_serve_swaps_a_published_version_under_load(tmp_path: Path, tiny_embedder: OpenClipEmbedder) -> None:
+    index = tmp_path / "index"
+    options = IndexingOptions(batch_size=8, keep_versions=1)
+    build_index(SAMPLE_CATALOG, index, tiny_embedder, options)
+    first = read_current(index)
+    # Polling off: the swap below can only come from SIGHUP.
+    with serve_process(index, {"SNAPBUY_RELOAD_INTERVAL": "0"}) as (base, proc):
+        stop = threading.Event()
+        versions: Counter[str] = Counter()
+        failures: list[str] = []
+        clients = [
+            threading.Thread(target=search_load, args=(base, stop, versions, failures))
+            for _ in range(CLIENTS)
+        ]
+        for client in clients:
+            client.start()
+        try:
+            time.sleep(1.0)
+            build_index(SAMPLE_CATALOG, index, tiny_embedder, options)
+            second = read_current(index)
+            assert first is not None and second is not None and second != first
+            assert (index / first).is_dir()  # the server's lease kept it from the run's pruning
+            signalled = time.monotonic()
+            os.kill(proc.pid, signal.SIGHUP)
+            deadline = signalled + 30
+            while httpx.get(f"{base}/v1/index", timeout=10).json()["version"] != second:
+                assert time.monotonic() < deadline, "the new version was not served within 30 s"
+                time.sleep(0.05)
+            switch_s = time.monotonic() - signalled
+            time.sleep(1.0)  # searches keep going on the new version
+        finally:
+            stop.set()
+            for client in clients:
+                client.join(timeout=60)
+        searches = sum(versions.values())
+        print(f"swap under load: {searches} searches, {len(failures)} failed, {switch_s:.2f} s to switch")
+        assert failures == []
+        assert versions[first] > 0 and versions[second] > 0
+        assert httpx.get(f"{base}/readyz", timeout=10).json()["version"] == second
+    # SIGTERM still stops uvicorn gracefully (it re-raises the signal once its shutdown is complete).
+    assert proc.returncode in (0, -signal.SIGTERM)
+    assert proc.stdout is not None and b"Application shutdown complete" in proc.stdout.read()
+    assert prune_versions(index, keep=1) == [first]  # the server let go of it: prunable again
