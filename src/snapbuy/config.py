@@ -113,6 +113,18 @@ class Settings(BaseSettings):
         description="Serve /docs, /redoc and /openapi.json; turn off on a public server if wanted.",
     )
     metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    max_concurrent_searches: int = Field(
+        default=4,
+        ge=1,
+        description="Photo searches decoded and searched at once by `snapbuy serve`; more wait their turn. "
+        "Each holds its decoded photo and the model's working memory.",
+    )
+    max_queued_searches: int = Field(
+        default=32,
+        ge=0,
+        description="Photo searches that may wait for a turn; one more is answered 503 overloaded "
+        "with Retry-After: 1.",
+    )
     default_k: int = Field(default=4, ge=1, description="Results per list when a request gives no k.")
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for (else 422).")
     batch_size: int = Field(default=32, ge=1, description="Images per model call when indexing or embedding.")

@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+# Request values quoted back in error messages are cut to this many characters: a 100 KB query
+# parameter must not come back as a 100 KB error message (or end up whole in a log line).
+ECHO_LIMIT = 100
+
+
+def echo(value: object, limit: int = ECHO_LIMIT) -> str:
+    """repr(value) for an error message, cut to about `limit` characters with an ellipsis."""
+    return clip(repr(value), limit)
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text`, or its first `limit` characters and an ellipsis when it is longer."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
 
 class SnapbuyError(Exception):
     """Base class. `code` is a stable machine-readable string used in API error bodies."""
@@ -13,6 +27,10 @@ class SnapbuyError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def http_headers(self) -> dict[str, str]:
+        """Extra response headers for the API's error response."""
+        return {}
 
 
 class ConfigError(SnapbuyError):
@@ -133,6 +151,25 @@ class UnauthorizedError(SnapbuyError):
 
     code = "unauthorized"
     http_status = 401
+
+
+class OverloadedError(SnapbuyError):
+    """Too many searches are running and waiting: the client should retry shortly."""
+
+    code = "overloaded"
+    http_status = 503
+    exit_code = 1
+    retry_after_s = 1
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class ClientClosedRequestError(SnapbuyError):
+    """The client went away before its request was read (nginx's 499; nobody receives the answer)."""
+
+    code = "client_closed_request"
+    http_status = 499
     exit_code = 1
 
 

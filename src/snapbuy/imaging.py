@@ -35,6 +35,9 @@ LOCAL_FILE_MAX_PIXELS = 100_000_000
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
 _MB = 1024 * 1024
 _WHITE = (255, 255, 255, 255)
+# Rows converted at a time while shrinking a decoded image (times the shrink factor): bounds the
+# full-size mode conversions (alpha onto white, 16 to 8 bits) to a strip instead of a second raster.
+_STRIP_ROWS = 64
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -122,8 +125,41 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Decode untrusted image bytes to an upright RGB image, or raise an ImageError subclass."""
+def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """The size of `size` scaled so that its longer side is `max_side` (rounded up): JPEG's draft
+    decodes at the smallest 1/1, 1/2, 1/4 or 1/8 scale that is at least this big."""
+    longer = max(size)
+    return tuple(max(1, -(-side * max_side // longer)) for side in size)  # type: ignore[return-value]
+
+
+def _shrunk_rgb(img: Image.Image, max_side: int | None) -> Image.Image:
+    """`img` as RGB with its longer side at most `max_side`, never holding a second full-size copy:
+    strips of rows are converted (alpha onto white first, so transparent pixels' hidden colours never
+    blend in) and box-reduced one at a time, then the small result is resized exactly."""
+    longer = max(img.size)
+    if max_side is None or longer <= max_side:
+        return _to_rgb(img)
+    factor = longer // max_side
+    if factor < 2:
+        small = _to_rgb(img)
+    else:
+        small = Image.new("RGB", (-(-img.width // factor), -(-img.height // factor)))
+        rows = _STRIP_ROWS * factor
+        for top in range(0, img.height, rows):
+            strip = _to_rgb(img.crop((0, top, img.width, min(img.height, top + rows))))
+            small.paste(strip.reduce(factor), (0, top // factor))
+    small.info = dict(img.info)  # keeps the EXIF block: orientation is applied afterwards
+    small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return small
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None) -> Image.Image:
+    """Decode untrusted image bytes to an upright RGB image, or raise an ImageError subclass.
+
+    With `max_side`, the result's longer side is at most `max_side` and the decoder never needs much
+    more memory than the decoded raster: JPEG decodes at a reduced scale (1/2, 1/4 or 1/8) no smaller
+    than that; other formats (PNG, WebP, HEIC) decode at full size and are shrunk before any
+    conversion."""
     if len(data) > max_bytes:
         raise ImageTooLargeError(f"image is {len(data) / _MB:.1f} MB; the limit is {max_bytes / _MB:.1f} MB")
     if not data:
@@ -146,13 +182,15 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image
         if img.format != fmt:
             raise CorruptImageError(f"content is {img.format}, but its signature says {fmt}")
         _check_pixels(img.size, max_pixels)
+        if max_side is not None and fmt == "JPEG":
+            img.draft("RGB", _draft_size(img.size, max_side))
         # Animated files: Image.open is positioned on the first frame, which is all we decode.
         try:
             img.load()
         except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, EOFError, ...
             raise CorruptImageError("image data is truncated or corrupt") from exc
         try:
-            return _to_rgb(_upright(img))
+            return _upright(_shrunk_rgb(img, max_side)) if max_side else _to_rgb(_upright(img))
         except Exception as exc:
             raise CorruptImageError(f"cannot convert the {img.mode} image to RGB") from exc
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from snapbuy.api import create_app
 from snapbuy.bundle import LEASES_DIR, read_current
 from snapbuy.config import Settings
+from snapbuy.errors import ECHO_LIMIT, clip, echo
 from snapbuy.search import SearchService
 from tests.api.helpers import (
     MAX_K,
@@ -221,3 +222,44 @@ def test_unexpected_error_is_json_500(
         message = assert_error(client.get("/v1/search", params={"q": "watch"}), 500, "internal_error")
         assert "boom" not in message  # internals stay in the log
         assert client.get("/v1/products/WAT-1-RED").status_code == 200
+
+
+# --- request values quoted back in errors are cut short ------------------------------------------
+
+HUGE = "spaceship" * 5_000  # 45 KB: the test client refuses URLs over 64 KB
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda c: upload(c, photo_png(), {"category": HUGE}),
+        lambda c: c.get("/v1/search", params={"q": "watch", "category": HUGE}),
+        lambda c: c.get("/v1/products/WAT-1-RED/similar", params={"category": HUGE}),
+        lambda c: c.get("/v1/search", params={"q": "watch", "k": HUGE}),
+        lambda c: c.get("/v1/search", params={"q": HUGE}),
+    ],
+    ids=["photo-category", "text-category", "similar-category", "text-k", "text-q"],
+)
+def test_echoed_values_are_truncated(client: TestClient, send: BadRequest) -> None:
+    message = assert_error(send(client), 422, "invalid_parameter")
+    assert len(message) < 1200
+    assert HUGE not in message
+
+
+def test_unknown_category_message_quotes_a_clipped_value(client: TestClient) -> None:
+    message = assert_error(upload(client, photo_png(), {"category": HUGE}), 422, "invalid_parameter")
+    quoted = message.removeprefix("unknown category ").split(";")[0]
+    assert quoted == echo(HUGE)
+    assert len(quoted) == ECHO_LIMIT + 1 and quoted.endswith("\u2026")
+
+
+def test_unknown_sku_is_clipped(client: TestClient) -> None:
+    message = assert_error(client.get(f"/v1/products/{HUGE}"), 404, "not_found")
+    assert len(message) < 300
+
+
+def test_echo_and_clip() -> None:
+    assert echo("mug") == "'mug'"
+    assert clip("x" * 100) == "x" * 100
+    assert clip("x" * 101) == "x" * 100 + "\u2026"
+    assert len(echo("y" * 10_000)) == ECHO_LIMIT + 1

@@ -3,8 +3,12 @@ document with its error responses."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 
+from snapbuy.api.redact import file_names_only
 from snapbuy.search import SearchService
 from tests.api.helpers import CATEGORIES, PRODUCTS, TIER_NAMES, assert_item
 
@@ -39,7 +43,10 @@ def test_index_summary(client: TestClient, sample_service: SearchService) -> Non
     body = response.json()
     manifest = sample_service.bundle.manifest
     assert body["version"] == manifest.version
-    assert body["model"]["spec"] == sample_service.embedder.identity.spec
+    spec = sample_service.embedder.identity.spec
+    assert spec.startswith("/")  # the sample model is a config file given by its absolute path
+    assert body["model"]["spec"] == file_names_only(spec) == "tiny-clip.json:random"
+    assert not [text for text in strings(body) if text.startswith("/") or "/tests/" in text]
     assert body["model"]["random_weights"] is True
     assert body["embedding_dim"] == sample_service.embedder.dim
     assert body["counts"]["products"] == PRODUCTS
@@ -78,3 +85,40 @@ def test_openapi_lists_routes(client: TestClient) -> None:
     options = {"k", "category", "min_price", "max_price", "include_out_of_stock"}
     for route in (post, paths["/v1/search"]["get"], paths["/v1/products/{sku}/similar"]["get"]):
         assert {p["name"] for p in route["parameters"]} >= options
+
+
+def test_openapi_documents_the_photo_field(client: TestClient) -> None:
+    post = client.get("/openapi.json").json()["paths"]["/v1/search"]["post"]
+    schema = post["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert post["requestBody"]["required"] is True
+    assert schema["required"] == ["image"]
+    assert schema["properties"]["image"]["type"] == "string"
+    assert schema["properties"]["image"]["format"] == "binary"
+    assert {"499", "503"} <= post["responses"].keys()
+
+
+def strings(value: Any) -> list[str]:
+    """Every string value in a JSON document."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/srv/models/run7/config.json:/srv/models/run7/ckpt.pt", "config.json:ckpt.pt"),
+        ("ViT-B-32:laion2b_s34b_b79k", "ViT-B-32:laion2b_s34b_b79k"),
+        ("ViT-B-32:models/finetuned.pt", "ViT-B-32:finetuned.pt"),
+        ("hf-hub:laion/CLIP-ViT-B-32", "hf-hub:laion/CLIP-ViT-B-32"),
+        ("https://shop.example/feed.xml", "https://shop.example/feed.xml"),
+        ("C:\\models\\ckpt.pt", "C:ckpt.pt"),
+        ("sha256:abc", "sha256:abc"),
+    ],
+)
+def test_file_names_only(text: str, expected: str) -> None:
+    assert file_names_only(text) == expected

@@ -11,6 +11,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,9 +21,9 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from snapbuy.api import create_app
-from snapbuy.api.upload import MULTIPART_OVERHEAD, read_image_upload
+from snapbuy.api.upload import MAX_BOUNDARY, MULTIPART_OVERHEAD, read_image_upload
 from snapbuy.config import Settings
-from snapbuy.errors import ImageTooLargeError
+from snapbuy.errors import ClientClosedRequestError, ImageTooLargeError, InvalidParameterError
 from snapbuy.search import SearchService
 from tests.api.helpers import (
     MAX_UPLOAD,
@@ -41,6 +42,9 @@ from tests.api.helpers import (
     scores_by_sku,
     upload,
 )
+
+if TYPE_CHECKING:
+    from httpx2 import Response
 
 # --- upload limits -------------------------------------------------------------------------------
 
@@ -249,3 +253,92 @@ def test_uploads_are_never_logged_or_written_to_disk(
     assert marker not in everything
     assert marker.encode().hex() not in everything
     assert repr(private[:32]) not in everything
+
+
+# --- malformed multipart bodies ------------------------------------------------------------------
+
+
+def multipart_post(client: TestClient, boundary: str, body: bytes) -> Response:
+    return client.post(
+        "/v1/search", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+
+
+def image_body(boundary: str, closing: bool = True) -> bytes:
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="p.png"\r\n\r\n'
+    return head.encode() + photo_png() + (f"\r\n--{boundary}--\r\n".encode() if closing else b"")
+
+
+MALFORMED: list[tuple[str, str, bytes, int, str]] = [
+    ("long-boundary", "x" * 5000, image_body("x" * 5000), 422, "invalid_parameter"),
+    ("boundary-just-too-long", "x" * (MAX_BOUNDARY + 1), b"--x\r\n", 422, "invalid_parameter"),
+    ("empty-boundary", "", image_body(""), 415, "unsupported_media_type"),
+    ("quoted-empty-boundary", '""', image_body(""), 415, "unsupported_media_type"),
+    ("no-closing-boundary", "B", image_body("B", closing=False), 422, "invalid_parameter"),
+    ("garbage", "B", b"\x00\xff garbage that is not multipart at all \r\n\r\n", 422, "invalid_parameter"),
+    ("empty-body", "B", b"", 422, "invalid_parameter"),
+    ("wrong-boundary", "B", image_body("C"), 422, "invalid_parameter"),
+    ("bad-header-line", "B", b"--B\r\nno colon here\r\n\r\ndata\r\n--B--\r\n", 422, "invalid_parameter"),
+    ("bad-char-after-boundary", "B", b"--Bx\r\n", 422, "invalid_parameter"),
+]
+
+
+@pytest.mark.parametrize(
+    ("boundary", "body", "status", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_multipart_is_a_json_4xx(
+    client: TestClient, boundary: str, body: bytes, status: int, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        message = assert_error(multipart_post(client, boundary, body), status, code)
+    assert len(message) < 300
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], "malformed bodies are not logged"
+    assert_still_serving(client)
+
+
+def test_missing_closing_boundary_is_named() -> None:
+    request, _ = fake_request(MULTIPART, iter([image_body("B", closing=False)]))
+    with pytest.raises(InvalidParameterError, match="ends without its closing boundary"):
+        asyncio.run(read_image_upload(request, MAX_UPLOAD))
+
+
+def test_boundary_at_the_limit_is_accepted() -> None:
+    boundary = "b" * MAX_BOUNDARY
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    request, _ = fake_request(headers, iter([image_body(boundary)]))
+    assert asyncio.run(read_image_upload(request, MAX_UPLOAD)) == photo_png()
+
+
+def test_client_disconnect_is_499_and_one_info_line(caplog: pytest.LogCaptureFixture) -> None:
+    sent = iter([part_head("image") + b"\x89PNG\r\n\x1a\n"])
+
+    async def receive() -> Message:
+        chunk = next(sent, None)
+        if chunk is None:
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    request, _ = fake_request(MULTIPART, iter([]))
+    request = Request(request.scope, receive)
+    with caplog.at_level(logging.DEBUG), pytest.raises(ClientClosedRequestError) as raised:
+        asyncio.run(read_image_upload(request, MAX_UPLOAD))
+    assert raised.value.http_status == 499
+    records = [r for r in caplog.records if r.name.startswith("snapbuy")]
+    assert [(r.levelno, r.exc_info) for r in records] == [(logging.INFO, None)]
+    assert "disconnected" in records[0].getMessage()
+
+
+def test_client_disconnect_through_the_app_is_499_without_traceback(
+    settings: Settings,
+    sample_service: SearchService,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def disconnected(_: Request, __: int) -> bytes:
+        raise ClientClosedRequestError("client disconnected during the upload")
+
+    app = create_app(settings, sample_service)
+    monkeypatch.setattr("snapbuy.api.routes.read_image_upload", disconnected)
+    with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.DEBUG):
+        assert_error(upload(client, photo_png()), 499, "client_closed_request")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]

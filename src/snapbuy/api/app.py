@@ -17,19 +17,22 @@ from snapbuy import __version__
 from snapbuy.api.access import AccessControl, RateLimiter, parse_api_keys
 from snapbuy.api.admin import admin_router
 from snapbuy.api.deadlines import BodyDeadline
+from snapbuy.api.limiter import SearchLimiter
 from snapbuy.api.live_service import ServiceHolder, error_text
 from snapbuy.api.metrics import install_metrics
 from snapbuy.api.reload_watch import ReloadWatcher
 from snapbuy.api.routes import router
 from snapbuy.config import Settings, get_settings
-from snapbuy.errors import SnapbuyError
+from snapbuy.errors import SnapbuyError, clip
 from snapbuy.search import SearchService
 
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content={"error": {"code": code, "message": message}}, headers=headers
+    )
 
 
 def _load_in_background(holder: ServiceHolder, settings: Settings) -> threading.Thread:
@@ -115,6 +118,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = holder
+    app.state.search_limiter = SearchLimiter(settings.max_concurrent_searches, settings.max_queued_searches)
     app.include_router(router)
     app.include_router(admin_router)
     app.state.metrics = install_metrics(app, holder.served_manifest) if settings.metrics else None
@@ -128,11 +132,12 @@ def create_app(
     async def snapbuy_error(_: Request, exc: SnapbuyError) -> JSONResponse:
         if exc.http_status >= 500:
             log.error("%s: %s", exc.code, exc.message)
-        return _error(exc.http_status, exc.code, exc.message)
+        return _error(exc.http_status, exc.code, exc.message, exc.http_headers())
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        # Each part is clipped: a message may quote the request's value, which may be huge.
+        parts = [clip(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}") for e in exc.errors()[:10]]
         return _error(422, "invalid_parameter", "; ".join(parts))
 
     @app.exception_handler(StarletteHTTPException)

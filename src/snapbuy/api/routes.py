@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from snapbuy.api.limiter import SearchLimiter
 from snapbuy.api.live_service import ServiceHolder
+from snapbuy.api.redact import redacted
 from snapbuy.api.schemas import (
     ErrorResponse,
     HealthResponse,
@@ -28,6 +30,36 @@ from snapbuy.search import SearchOptions, SearchResult, SearchService
 router = APIRouter()
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (404, 413, 415, 422, 503)
+}
+PHOTO_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    499: {"model": ErrorResponse, "description": "The client disconnected during its upload."},
+    503: {
+        "model": ErrorResponse,
+        "description": "Not ready (not_ready), or too many photo searches running and waiting "
+        "(overloaded, with Retry-After).",
+    },
+}
+# The photo route parses its multipart body itself (api/upload.py, to keep photos off disk and cut
+# oversized uploads short), so FastAPI cannot see the field: it is described here for the OpenAPI
+# schema, /docs' "Try it out" and generated clients.
+PHOTO_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {
+                    "image": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The photo: JPEG, PNG, WebP or HEIC, judged from its bytes.",
+                    }
+                },
+            }
+        }
+    },
 }
 
 
@@ -94,7 +126,12 @@ def readyz(holder: HolderDep) -> ReadyResponse | JSONResponse:
     return ReadyResponse(status="ready", version=version, last_reload_error=holder.last_reload_error)
 
 
-@router.post("/v1/search", response_model=SearchResponse, responses=ERRORS)
+@router.post(
+    "/v1/search",
+    response_model=SearchResponse,
+    responses=PHOTO_ERRORS,
+    openapi_extra={"requestBody": PHOTO_REQUEST_BODY},
+)
 async def search_image(
     request: Request, service: ServiceDep, settings: SettingsDep, options: OptionsDep
 ) -> SearchResponse:
@@ -104,13 +141,20 @@ async def search_image(
 
     def decode_and_search() -> SearchResult:
         decode_started = time.perf_counter()
-        image = decode_image(data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+        image = decode_image(
+            data,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            max_side=service.encoder.photo_side,
+        )
         decode_ms = round((time.perf_counter() - decode_started) * 1000, 3)
         result = service.search_image(image, options)
         result.timings_ms["decode"] = decode_ms
         return result
 
-    result = await run_in_threadpool(decode_and_search)
+    limiter: SearchLimiter = request.app.state.search_limiter
+    async with limiter.slot():
+        result = await run_in_threadpool(decode_and_search)
     result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
     if (metrics := request.app.state.metrics) is not None:
         metrics.observe_timings(result.timings_ms)
@@ -144,9 +188,9 @@ def index_summary(service: ServiceDep, holder: HolderDep) -> IndexSummary:
         version=manifest.version,
         created_at=manifest.created_at,
         snapbuy_version=manifest.snapbuy_version,
-        model=data["model"],
+        model=redacted(data["model"]),
         embedding_dim=manifest.model.dim,
-        index=manifest.index,
+        index=redacted(manifest.index),
         counts=manifest.counts,
         currency=manifest.currency,
         categories=list(service.categories),

@@ -5,15 +5,29 @@ data and must never touch disk, so we parse the stream ourselves and stop as soo
 
 from __future__ import annotations
 
-from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+import logging
 
-from snapbuy.errors import ImageTooLargeError, InvalidParameterError, UnsupportedImageError
+from fastapi import Request
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
+
+from snapbuy.errors import (
+    ClientClosedRequestError,
+    ImageTooLargeError,
+    InvalidParameterError,
+    UnsupportedImageError,
+    clip,
+)
+
+log = logging.getLogger(__name__)
 
 IMAGE_FIELD = "image"
 # Room for multipart boundaries, part headers and small extra fields on top of the image itself.
 MULTIPART_OVERHEAD = 64 * 1024
+# RFC 2046 section 5.1.1 allows 1 to 70 characters; we accept some slack for odd clients, but a
+# boundary is searched for in every chunk, so an unbounded one is refused.
+MAX_BOUNDARY = 200
 
 
 def _too_large(max_bytes: int) -> ImageTooLargeError:
@@ -30,6 +44,7 @@ class _ImagePartCollector:
         self._header_value = bytearray()
         self._headers: dict[str, bytes] = {}
         self._in_image = False
+        self.ended = False  # the closing boundary was seen
 
     def on_part_begin(self) -> None:
         self._headers = {}
@@ -61,30 +76,56 @@ class _ImagePartCollector:
     def on_part_end(self) -> None:
         self._in_image = False
 
+    def on_end(self) -> None:
+        self.ended = True
 
-async def read_image_upload(request: Request, max_bytes: int) -> bytes:
-    content_type, params = parse_options_header(request.headers.get("content-type", ""))
-    if content_type != b"multipart/form-data" or b"boundary" not in params:
+
+def _boundary(content_type_header: str) -> bytes:
+    """The multipart boundary of a Content-Type header, or a 415/422 error."""
+    content_type, params = parse_options_header(content_type_header)
+    boundary = params.get(b"boundary", b"")
+    if content_type != b"multipart/form-data" or not boundary:
         raise UnsupportedImageError(
             f"send the photo as multipart/form-data with a field named '{IMAGE_FIELD}'"
         )
+    if len(boundary) > MAX_BOUNDARY:
+        raise InvalidParameterError(
+            f"multipart boundary is {len(boundary)} characters long; the limit is {MAX_BOUNDARY}"
+        )
+    return boundary
+
+
+async def read_image_upload(request: Request, max_bytes: int) -> bytes:
+    """The bytes of the multipart field 'image'. Every malformed body is a 4xx SnapbuyError (never
+    the parser's own exception), and a client that disconnects mid-upload a ClientClosedRequestError."""
+    boundary = _boundary(request.headers.get("content-type", ""))
     max_body = max_bytes + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_body:
         raise _too_large(max_bytes)  # refused before a single body byte is read
     collector = _ImagePartCollector(max_bytes)
     callbacks = {name: getattr(collector, name) for name in dir(collector) if name.startswith("on_")}
-    parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     received = 0
     try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+        # The parser logs a warning for each malformed body; the client gets the reason as a 4xx,
+        # so the server's log stays quiet (a logger outside the hierarchy, above every level).
+        parser.logger = logging.Logger("snapbuy.multipart.quiet", level=logging.CRITICAL + 1)
         async for chunk in request.stream():
             received += len(chunk)
             if received > max_body:
                 raise _too_large(max_bytes)
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
-        raise InvalidParameterError(f"malformed multipart body: {exc}") from exc
+    except ClientDisconnect as exc:
+        log.info("client disconnected during its upload, after %d bytes", received)
+        raise ClientClosedRequestError("client disconnected during the upload") from exc
+    # FormParserError is python-multipart's whole family; it also raises plain ValueError (and
+    # FormParserError subclasses it) for some malformed input.
+    except (FormParserError, ValueError) as exc:
+        raise InvalidParameterError(f"malformed multipart body: {clip(str(exc))}") from exc
+    if not collector.ended:
+        raise InvalidParameterError("multipart body ends without its closing boundary")
     if collector.image is None:
         raise InvalidParameterError(f"multipart field '{IMAGE_FIELD}' is missing")
     return bytes(collector.image)

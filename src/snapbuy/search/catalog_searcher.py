@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError
+from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError, echo
 from snapbuy.index import IdFilter, VectorIndex
 from snapbuy.search.results import CatalogAnswer, ScoredProduct, SearchOptions, TierResult
 from snapbuy.store import FilterColumns, ProductRecord, ProductStore
@@ -95,7 +95,7 @@ class CatalogSearcher:
     def product(self, sku: str) -> ProductRecord:
         record = self.store.product_by_sku(sku)
         if record is None:
-            raise NotFoundError(f"no product with sku {sku!r} in index {self.name}")
+            raise NotFoundError(f"no product with sku {echo(sku)} in index {self.name}")
         return record
 
     def first_vector_of(self, record: ProductRecord) -> np.ndarray:
@@ -155,7 +155,7 @@ class CatalogSearcher:
             raise InvalidParameterError(f"k must be at least 1, got {options.k}")
         if options.category is not None and options.category not in self._category_range:
             known = ", ".join(self.columns.categories[:20])
-            raise InvalidParameterError(f"unknown category {options.category!r}; this index has: {known}")
+            raise InvalidParameterError(f"unknown category {echo(options.category)}; this index has: {known}")
         lo, hi = options.min_price, options.max_price
         if (lo is not None and lo < 0) or (hi is not None and hi < 0):
             raise InvalidParameterError("min_price and max_price must not be negative")

@@ -47,6 +47,13 @@ class QueryEncoder:
         # would otherwise cost more than the model itself.
         side = input_side(embedder.identity.preprocessing)
         self._view_side = 2 * side if side is not None else None
+        # The most detail any view of a photo uses: a view is shrunk to view_side pixels across, and
+        # the smallest view worth keeping sharp is a product square half the photo's longer side
+        # across (the localiser's and the grid's squares are mostly larger), so a photo whose
+        # longer side is twice view_side (4x the model's input side: 896 for 224) loses nothing the
+        # model sees. Uploads are decoded straight to this size (decode_image's max_side); None:
+        # unknown input size, decode in full.
+        self.photo_side = 2 * self._view_side if self._view_side is not None else None
 
     def encode_image(self, image: Image.Image) -> tuple[np.ndarray, Box | None]:
         """The query vector of a photo, judged on the product's own pixels rather than the scene's:
