@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, JpegImagePlugin
 
 from snapbuy import imaging
 from snapbuy.errors import (
@@ -351,3 +351,90 @@ def test_pil_globals_unchanged() -> None:
         with pytest.raises(ImageError):
             decode_image(bad, **LIMITS)
     assert before == (Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES)
+
+
+# --- decoding straight to the size the caller needs (max_side) -----------------------------------
+
+
+def big_blocks(scale: int) -> Image.Image:
+    """upright_blocks scaled up `scale` times: flat blocks, so any sane shrink keeps their colours."""
+    return upright_blocks().resize((64 * scale, 32 * scale), Image.Resampling.NEAREST)
+
+
+def block_colours(img: Image.Image) -> np.ndarray:
+    """The colour at the centre of each of upright_blocks' blocks, in `img`'s own scale."""
+    arr = np.asarray(img, dtype=np.int16)
+    h, w = arr.shape[:2]
+    points = [(0.125, 0.25), (0.375, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)]  # (x, y) fractions
+    return np.stack([arr[int(y * h), int(x * w)] for x, y in points])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "kwargs"),
+    [("JPEG", {"quality": 95}), ("PNG", {}), ("WEBP", {"lossless": True})],
+)
+@pytest.mark.parametrize(("orientation", "stored_as"), [(1, None), *ORIENTATIONS])
+def test_max_side_shrinks_keeping_orientation(
+    fmt: str, kwargs: dict[str, object], orientation: int, stored_as: Image.Transpose | None
+) -> None:
+    upright = big_blocks(40)  # 2560x1280
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = upright if stored_as is None else upright.transpose(stored_as)
+    data = encode(stored, fmt, exif=exif.tobytes(), **kwargs)
+    out = decode_image(data, **LIMITS, max_side=300)
+    assert out.mode == "RGB"
+    assert max(out.size) <= 300 * 2  # the contract; in fact exactly the longer side asked for
+    assert max(out.size) == 300 and abs(out.width / out.height - 2) < 0.02  # upright: landscape 2:1
+    assert np.abs(block_colours(out) - block_colours(upright)).max() < 12
+
+
+def test_max_side_leaves_small_images_as_they_are() -> None:
+    src = upright_blocks()
+    data = encode(src, "PNG")
+    assert np.array_equal(np.asarray(decode_image(data, **LIMITS, max_side=64)), np.asarray(src))
+    assert np.array_equal(np.asarray(decode_image(data, **LIMITS, max_side=1000)), np.asarray(src))
+
+
+def test_jpeg_is_decoded_at_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
+    requested: list[tuple[str | None, tuple[int, int] | None]] = []
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self: JpegImagePlugin.JpegImageFile, mode: str | None, size: tuple[int, int] | None) -> object:
+        requested.append((mode, size))
+        result = real_draft(self, mode, size)
+        assert self.size[0] < 2560  # the decoder now works at 1/2, 1/4 or 1/8 scale
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    out = decode_image(encode(big_blocks(40), "JPEG", quality=90), **LIMITS, max_side=300)
+    assert requested == [("RGB", (300, 150))]
+    assert out.size == (300, 150)
+
+
+def test_max_side_composites_transparency_before_averaging() -> None:
+    """Transparent pixels' hidden colour (black here) must not darken what is averaged with them."""
+    rgba = np.zeros((400, 800, 4), dtype=np.uint8)  # transparent black
+    rgba[:, ::2] = (255, 0, 0, 255)  # every other column opaque red
+    out = np.asarray(decode_image(encode(Image.fromarray(rgba), "PNG"), **LIMITS, max_side=100))
+    # half red, half white: (255, 127, 127); averaging before compositing would give (127, 0, 0)
+    assert np.abs(out.astype(int) - (255, 127, 127)).max() <= 3
+
+
+@pytest.mark.parametrize("mode", ["P", "I;16", "LA", "L", "1", "CMYK"])
+def test_max_side_handles_every_mode(mode: str) -> None:
+    src = Image.new("RGB", (1200, 600), (0, 0, 0)).convert(mode)
+    fmt = "JPEG" if mode == "CMYK" else "PNG"
+    out = decode_image(encode(src, fmt), **LIMITS, max_side=250)
+    assert out.mode == "RGB" and out.size == (250, 125)
+    assert np.asarray(out).max() <= 8  # black stays black
+
+
+def test_query_encoder_photo_side_is_four_model_inputs(tiny_embedder: object) -> None:
+    from snapbuy.embed.base import input_side
+    from snapbuy.search.query_encoder import QueryEncoder
+
+    encoder = QueryEncoder(tiny_embedder, lambda v: np.zeros(len(v)))  # type: ignore[arg-type]
+    side = input_side(encoder.embedder.identity.preprocessing)
+    assert side is not None
+    assert encoder.photo_side == 4 * side

@@ -35,9 +35,10 @@ LOCAL_FILE_MAX_PIXELS = 100_000_000
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"})
 _MB = 1024 * 1024
 _WHITE = (255, 255, 255, 255)
-# Rows converted at a time while shrinking a decoded image (times the shrink factor): bounds the
-# full-size mode conversions (alpha onto white, 16 to 8 bits) to a strip instead of a second raster.
-_STRIP_ROWS = 64
+# About this many pixels are converted at a time while shrinking a decoded image: the conversions
+# (alpha onto white, 16 to 8 bits) make up to four copies of what they convert, so they work on
+# strips of rows (a few MB each) rather than on a second, third and fourth full-size raster.
+_STRIP_PIXELS = 1 << 20
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -144,7 +145,7 @@ def _shrunk_rgb(img: Image.Image, max_side: int | None) -> Image.Image:
         small = _to_rgb(img)
     else:
         small = Image.new("RGB", (-(-img.width // factor), -(-img.height // factor)))
-        rows = _STRIP_ROWS * factor
+        rows = max(1, _STRIP_PIXELS // img.width // factor) * factor  # whole reduce boxes
         for top in range(0, img.height, rows):
             strip = _to_rgb(img.crop((0, top, img.width, min(img.height, top + rows))))
             small.paste(strip.reduce(factor), (0, top // factor))
