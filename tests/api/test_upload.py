@@ -11,7 +11,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,6 +24,7 @@ from snapbuy.api import create_app
 from snapbuy.api.upload import MAX_BOUNDARY, MULTIPART_OVERHEAD, read_image_upload
 from snapbuy.config import Settings
 from snapbuy.errors import ClientClosedRequestError, ImageTooLargeError, InvalidParameterError
+from snapbuy.imaging import decode_image
 from snapbuy.search import SearchService
 from tests.api.helpers import (
     MAX_UPLOAD,
@@ -342,3 +343,24 @@ def test_client_disconnect_through_the_app_is_499_without_traceback(
     with TestClient(app, raise_server_exceptions=False) as client, caplog.at_level(logging.DEBUG):
         assert_error(upload(client, photo_png()), 499, "client_closed_request")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
+def test_uploads_are_decoded_to_the_encoders_photo_side(
+    client: TestClient, sample_service: SearchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[tuple[int | None, tuple[int, int]]] = []
+
+    def spy(data: bytes, **kwargs: Any) -> Image.Image:
+        image = decode_image(data, **kwargs)
+        decoded.append((kwargs.get("max_side"), image.size))
+        return image
+
+    monkeypatch.setattr("snapbuy.api.routes.decode_image", spy)
+    side = sample_service.encoder.photo_side
+    assert side is not None
+    big = asymmetric_image((3 * side, side))
+    response = upload(client, encode(big, "JPEG", quality=90))
+    assert response.status_code == 200, response.text
+    [(max_side, (width, height))] = decoded
+    assert max_side == side
+    assert width == side and abs(height - side / 3) <= 1

@@ -11,14 +11,23 @@ _SEPARATORS = re.compile(r"[\\/]")
 _HUB_PREFIX = "hf-hub"  # hf-hub:org/name names a model on the Hub, not a file
 
 
+def _is_path(part: str, previous: str | None) -> bool:
+    """An absolute path (which may hold spaces), or a relative one: a separator and no white space,
+    which marks prose such as an index choice's reason ("~1200 B/vector in RAM"). The part after
+    "hf-hub:" is a Hub name, not a path."""
+    if previous == _HUB_PREFIX or _SEPARATORS.search(part) is None:
+        return False
+    return part.startswith(("/", "\\", "~")) or not any(c.isspace() for c in part)
+
+
 def file_names_only(text: str) -> str:
-    """`text` with each ':'-separated part that is a file path cut to its last component; URLs and
-    Hub names are kept as they are."""
+    """`text` with each ':'-separated part that is a file path cut to its last component; URLs, Hub
+    names and prose are kept as they are."""
     if "://" in text:
         return text
     parts = text.split(":")
     return ":".join(
-        part if (i > 0 and parts[i - 1] == _HUB_PREFIX) else _SEPARATORS.split(part)[-1] or part
+        (_SEPARATORS.split(part)[-1] or part) if _is_path(part, parts[i - 1] if i else None) else part
         for i, part in enumerate(parts)
     )
 
