@@ -120,6 +120,12 @@ def strings(value: Any) -> list[str]:
         ("sha256:abc", "sha256:abc"),
         ("auto: 2,000 vectors, 2GB: ivf with rows, ~1200 B/vector in RAM", None),
         ("/srv/models/my model.pt", "my model.pt"),
+        (
+            "BundleError: cannot read /srv/indexes/shop/v3/manifest.json (see /var/log/x.log)",
+            "BundleError: cannot read manifest.json (see x.log)",
+        ),
+        ("ivf, ~1200 B/vector; 2 GB / 1.2 KB", None),
+        ("feed at https://shop.example/a/feed.xml failed", None),
     ],
 )
 def test_file_names_only(text: str, expected: str | None) -> None:

@@ -9,6 +9,9 @@ from typing import Any
 
 _SEPARATORS = re.compile(r"[\\/]")
 _HUB_PREFIX = "hf-hub"  # hf-hub:org/name names a model on the Hub, not a file
+# An absolute path inside prose (an error message): "/dir/.../name" not glued to a word, a URL or
+# another path; it is replaced by its last component.
+_PATH_IN_PROSE = re.compile(r"(?<![\w.~/:])(?:/[^\s/'\"]+)*/([^\s/'\"]+)")
 
 
 def _is_path(part: str, previous: str | None) -> bool:
@@ -27,7 +30,9 @@ def file_names_only(text: str) -> str:
         return text
     parts = text.split(":")
     return ":".join(
-        (_SEPARATORS.split(part)[-1] or part) if _is_path(part, parts[i - 1] if i else None) else part
+        (_SEPARATORS.split(part)[-1] or part)
+        if _is_path(part, parts[i - 1] if i else None)
+        else _PATH_IN_PROSE.sub(r"\1", part)
         for i, part in enumerate(parts)
     )
 

@@ -123,7 +123,9 @@ def readyz(holder: HolderDep) -> ReadyResponse | JSONResponse:
     if version is None:
         detail = holder.load_error or "loading model and index"
         return JSONResponse(status_code=503, content={"status": "not_ready", "detail": detail})
-    return ReadyResponse(status="ready", version=version, last_reload_error=holder.last_reload_error)
+    return ReadyResponse(
+        status="ready", version=version, last_reload_error=redacted(holder.last_reload_error)
+    )
 
 
 @router.post(
@@ -195,5 +197,5 @@ def index_summary(service: ServiceDep, holder: HolderDep) -> IndexSummary:
         currency=manifest.currency,
         categories=list(service.categories),
         tiers=data["tiers"],
-        last_reload_error=holder.last_reload_error,
+        last_reload_error=redacted(holder.last_reload_error),
     )
