@@ -118,10 +118,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.services = holder
-    app.state.search_limiter = SearchLimiter(settings.max_concurrent_searches, settings.max_queued_searches)
+    limiter = SearchLimiter(settings.max_concurrent_searches, settings.max_queued_searches)
+    app.state.search_limiter = limiter
     app.include_router(router)
     app.include_router(admin_router)
-    app.state.metrics = install_metrics(app, holder.served_manifest) if settings.metrics else None
+    app.state.metrics = (
+        install_metrics(app, holder.served_manifest, lambda: (limiter.running, limiter.waiting))
+        if settings.metrics
+        else None
+    )
     # Added first, so it runs inside the access checks and CORS (its 408s carry CORS headers).
     app.add_middleware(
         BodyDeadline, idle_seconds=settings.body_timeout, total_seconds=settings.upload_deadline

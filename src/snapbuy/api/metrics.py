@@ -47,6 +47,20 @@ class ServedIndexCollector(Collector):
         )
 
 
+class SearchQueueCollector(Collector):
+    """Photo searches running and waiting for a turn (api/limiter.py), read at each scrape."""
+
+    def __init__(self, load: Callable[[], tuple[int, int]]) -> None:
+        self.load = load
+
+    def collect(self) -> Iterator[Metric]:
+        running, waiting = self.load()
+        yield GaugeMetricFamily("snapbuy_searches_running", "Photo searches running now.", value=running)
+        yield GaugeMetricFamily(
+            "snapbuy_searches_waiting", "Photo searches waiting for a turn (the queue depth).", value=waiting
+        )
+
+
 class ServerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -64,11 +78,15 @@ class ServerMetrics:
                 self.stage_seconds.labels(stage).observe(milliseconds / 1000)
 
 
-def install_metrics(app: FastAPI, current: Callable[[], Manifest | None]) -> ServerMetrics:
+def install_metrics(
+    app: FastAPI, current: Callable[[], Manifest | None], search_load: Callable[[], tuple[int, int]]
+) -> ServerMetrics:
     """Instrument every route and expose /metrics (left out of the OpenAPI schema); `current` gives the
-    manifest of the version being served, or None while loading."""
+    manifest of the version being served (None while loading), `search_load` the photo searches
+    running and waiting."""
     registry = CollectorRegistry()
     registry.register(ServedIndexCollector(current))
+    registry.register(SearchQueueCollector(search_load))
     Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False
     )
