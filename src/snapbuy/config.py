@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PositiveFloat, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
         default=40_000_000,
         gt=0,
         description="Decompression-bomb guard: an image declaring more pixels is refused before decoding.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines as text, or as one JSON object each (for log collectors); both carry the "
+        "request id.",
     )
     header_timeout: float = Field(
         default=10.0,

@@ -21,6 +21,7 @@ from snapbuy.api.limiter import SearchLimiter
 from snapbuy.api.live_service import ServiceHolder, error_text
 from snapbuy.api.metrics import install_metrics
 from snapbuy.api.reload_watch import ReloadWatcher
+from snapbuy.api.request_log import RequestLog
 from snapbuy.api.routes import router
 from snapbuy.config import Settings, get_settings
 from snapbuy.errors import SnapbuyError, clip
@@ -132,6 +133,7 @@ def create_app(
         BodyDeadline, idle_seconds=settings.body_timeout, total_seconds=settings.upload_deadline
     )
     _install_access(app, settings)
+    app.add_middleware(RequestLog)  # outermost: every answer, refusals included, is logged with its id
 
     @app.exception_handler(SnapbuyError)
     async def snapbuy_error(_: Request, exc: SnapbuyError) -> JSONResponse:

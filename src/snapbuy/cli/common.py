@@ -67,10 +67,12 @@ class ProgressPrinter:
 def configure_logging(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
+    from snapbuy.cli.logs import log_handler
+
+    json_lines = get_settings().log_format == "json"
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[log_handler(sys.stderr, json_lines)],
     )
     logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # its CPU-feature probing is noise
     # httpx logs every request at INFO: one line per catalog image would drown the progress output.

@@ -107,6 +107,7 @@ def serve(index: Path, settings: Settings, model: str | None) -> None:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        access_log=False,  # the app logs each request itself, with its id and without the query string
         http=with_header_deadline(settings.header_timeout),
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
