@@ -438,3 +438,18 @@ def test_query_encoder_photo_side_is_four_model_inputs(tiny_embedder: object) ->
     side = input_side(encoder.embedder.identity.preprocessing)
     assert side is not None
     assert encoder.photo_side == 4 * side
+
+
+def test_formats_decoded_at_full_size_have_their_own_pixel_limit() -> None:
+    def encoded(fmt: str) -> bytes:
+        out = io.BytesIO()
+        Image.new("RGB", (100, 80), (10, 200, 30)).save(out, fmt)
+        return out.getvalue()
+
+    limits = {"max_bytes": 1 << 20, "max_pixels": 1_000_000, "max_side": 64, "max_full_decode_pixels": 5_000}
+    for fmt in ("PNG", "WEBP"):
+        with pytest.raises(
+            TooManyPixelsError, match=r"100x80 = 8,000 pixels; the limit for PNG, WebP and HEIC"
+        ):
+            decode_image(encoded(fmt), **limits)
+    assert max(decode_image(encoded("JPEG"), **limits).size) <= 64

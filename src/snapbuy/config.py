@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         description="Photo searches that may wait for a turn; one more is answered 503 overloaded "
         "with Retry-After: 1.",
     )
+    max_full_decode_pixels: int = Field(
+        default=16_000_000,
+        gt=0,
+        description="Largest PNG, WebP or HEIC photo upload in pixels. Unlike JPEG these decode at full "
+        "size (4 bytes a pixel), so this bounds what one upload costs in memory.",
+    )
     default_k: int = Field(default=4, ge=1, description="Results per list when a request gives no k.")
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for (else 422).")
     batch_size: int = Field(default=32, ge=1, description="Images per model call when indexing or embedding.")

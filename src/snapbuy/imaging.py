@@ -154,13 +154,21 @@ def _shrunk_rgb(img: Image.Image, max_side: int | None) -> Image.Image:
     return small
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None) -> Image.Image:
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    max_side: int | None = None,
+    max_full_decode_pixels: int | None = None,
+) -> Image.Image:
     """Decode untrusted image bytes to an upright RGB image, or raise an ImageError subclass.
 
     With `max_side`, the result's longer side is at most `max_side` and the decoder never needs much
     more memory than the decoded raster: JPEG decodes at a reduced scale (1/2, 1/4 or 1/8) no smaller
     than that; other formats (PNG, WebP, HEIC) decode at full size and are shrunk before any
-    conversion."""
+    conversion. Their full raster (4 bytes a pixel) is what such a decode costs, so
+    `max_full_decode_pixels` caps their size separately (checked from the header, before decoding)."""
     if len(data) > max_bytes:
         raise ImageTooLargeError(f"image is {len(data) / _MB:.1f} MB; the limit is {max_bytes / _MB:.1f} MB")
     if not data:
@@ -183,6 +191,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int 
         if img.format != fmt:
             raise CorruptImageError(f"content is {img.format}, but its signature says {fmt}")
         _check_pixels(img.size, max_pixels)
+        if max_full_decode_pixels is not None and fmt != "JPEG":
+            _check_full_decode(img.size, fmt, max_full_decode_pixels, max_pixels)
         if max_side is not None and fmt == "JPEG":
             img.draft("RGB", _draft_size(img.size, max_side))
         # Animated files: Image.open is positioned on the first frame, which is all we decode.
@@ -194,6 +204,16 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int, max_side: int 
             return _upright(_shrunk_rgb(img, max_side)) if max_side else _to_rgb(_upright(img))
         except Exception as exc:
             raise CorruptImageError(f"cannot convert the {img.mode} image to RGB") from exc
+
+
+def _check_full_decode(size: tuple[int, int], fmt: str, limit: int, jpeg_limit: int) -> None:
+    width, height = size
+    if width * height > limit:
+        raise TooManyPixelsError(
+            f"a {fmt} image is decoded at full size, and this one is {width}x{height} = {width * height:,} "
+            f"pixels; the limit for PNG, WebP and HEIC photos is {limit:,} (JPEG photos may have up to "
+            f"{jpeg_limit:,})"
+        )
 
 
 def read_local_image(path: Path, max_bytes: int) -> bytes:

@@ -165,8 +165,11 @@ def test_upload_reader_returns_the_image_part() -> None:
 def test_decompression_bomb_is_refused_from_its_header(client: TestClient) -> None:
     message = assert_error(upload(client, png_bomb()), 413, "image_too_many_pixels")
     assert "20000x20000" in message
-    # Just under the pixel limit is fine: 6000 x 6000 = 36 megapixels of zeros decodes and searches.
-    assert upload(client, png_bomb(6000, 6000)).status_code == 200
+    # A PNG decodes at full size, so it has its own, lower limit (16 MP by default): 4000 x 4000 of
+    # zeros decodes and searches; 6000 x 6000 (under the 40 MP limit of JPEG photos) is refused.
+    assert upload(client, png_bomb(4000, 4000)).status_code == 200
+    message = assert_error(upload(client, png_bomb(6000, 6000)), 413, "image_too_many_pixels")
+    assert "the limit for PNG, WebP and HEIC photos is 16,000,000" in message
     assert_error(upload(client, png_bomb(6400, 6400)), 413, "image_too_many_pixels")
 
 
