@@ -4,24 +4,17 @@ is reported next to a single client (latency and throughput ratios)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from snapbuy.bench.http_client import post_photo, wait_ready
+from snapbuy.bench.http_client import post_photo
 from snapbuy.bench.report import machine, p50_p99
+from snapbuy.bench.serve_process import running_server
 from snapbuy.bundle import open_current
-from snapbuy.errors import SnapbuyError
 from snapbuy.results import write_results
-
-SERVER_START_TIMEOUT = 300.0
 
 
 @dataclass
@@ -31,13 +24,6 @@ class LevelFigures:
     errors: int
     latency_ms: dict[str, float]  # p50, p99 per request
     requests_per_second: float
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _level(url: str, photos: list[bytes], concurrency: int, requests: int) -> LevelFigures:
@@ -72,28 +58,9 @@ def api_benchmark(
     """Start `snapbuy serve --index INDEX` on a free loopback port, time `requests` uploads of the
     given photos at each concurrency level, and stop the server."""
     open_current(index)  # a missing or broken index fails here, clearly, before a server starts
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as server_log:
-        server = subprocess.Popen(  # our own CLI, fixed arguments
-            [sys.executable, "-m", "snapbuy", "serve", "--index", str(index), "--port", str(port)],
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-        try:
-            if not wait_ready(f"{base}/readyz", SERVER_START_TIMEOUT, alive=lambda: server.poll() is None):
-                server_log.seek(0)
-                tail = server_log.read().decode(errors="replace")[-2000:]
-                raise SnapbuyError(
-                    f"the server did not become ready (exit code {server.poll()}, waited at most "
-                    f"{SERVER_START_TIMEOUT:.0f} s); its output ends:\n{tail}"
-                )
-            post_photo(f"{base}/v1/search", photos[0])  # warm-up
-            levels = [_level(f"{base}/v1/search", photos, c, requests) for c in concurrency]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with running_server(index, env) as (base, _):
+        post_photo(f"{base}/v1/search", photos[0])  # warm-up
+        levels = [_level(f"{base}/v1/search", photos, c, requests) for c in concurrency]
     single = levels[0]
     payload: dict[str, Any] = {
         "suite": "api",

@@ -122,6 +122,21 @@ def run_ingest_suite(request: BenchRequest) -> list[Path]:
     return list(paths)
 
 
+def run_server_suite(request: BenchRequest) -> list[Path]:
+    from snapbuy.bench.server_suite import server_benchmark
+    from snapbuy.embed.openclip import load_embedder
+
+    settings = request.settings
+    spec = request.model or SPEED_MODEL_SPEC
+    embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
+    with tempfile.TemporaryDirectory(prefix="snapbuy-server-") as tmp:
+        catalog, photos = _shop(Path(tmp) / "shop", 40, 4)
+        paths, _ = server_benchmark(
+            embedder, catalog, photos[0].read_bytes(), Path(tmp), request.out, request.quick
+        )
+    return list(paths)
+
+
 def run_quality_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.quality_suite import quality_benchmark
 
@@ -152,6 +167,12 @@ def bench_suites() -> dict[str, BenchSuite]:
             "indexing a feed of http image links from loopback: first run, unchanged and 1 % changed "
             "re-runs, against local files",
             run_ingest_suite,
+        ),
+        BenchSuite(
+            "server",
+            "a real `snapbuy serve` under abuse: memory over adversarial uploads, /livez under upload "
+            "load, a live index swap under 32 clients",
+            run_server_suite,
         ),
         BenchSuite(
             "quality", "the demo's end-to-end evaluation with the machine and the floors", run_quality_suite

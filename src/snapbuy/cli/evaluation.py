@@ -44,7 +44,7 @@ def eval_command(
 @reports_errors
 def bench_command(
     suite: Annotated[
-        str, typer.Argument(help="benchmark suite: search, embed, api, ingest, quality or gpu")
+        str, typer.Argument(help="benchmark suite: search, embed, api, ingest, server, quality or gpu")
     ] = "search",
     quick: Annotated[bool, typer.Option("--quick", help="100k SKUs instead of 1M: a few minutes")] = False,
     size: Annotated[int | None, typer.Option("--size", min=60, help="SKUs (overrides --quick)")] = None,
