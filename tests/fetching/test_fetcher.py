@@ -20,9 +20,24 @@ from .helpers import ConcurrencyRecorder, chunked, fetch_all, stalled_after_head
 HTML = b"<!doctype html><title>Sorry</title><p>This product is gone.</p>"
 
 
+_BEFORE: set[threading.Thread] = set()
+
+
+@pytest.fixture(autouse=True)
+def _threads_before_the_test() -> None:
+    """Threads other tests of the session left behind (an event loop's executor, say) are not ours."""
+    _BEFORE.clear()
+    _BEFORE.update(threading.enumerate())
+
+
 def our_threads() -> list[threading.Thread]:
-    """Threads this package may start: the fetch thread and asyncio's default executor."""
-    return [t for t in threading.enumerate() if t.name.startswith(("snapbuy-fetch", "asyncio_"))]
+    """Threads this package may have started during the test: the fetch thread and asyncio's default
+    executor."""
+    return [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith(("snapbuy-fetch", "asyncio_")) and t not in _BEFORE
+    ]
 
 
 def test_downloads_an_image(httpserver: HTTPServer, policy: FetchPolicy, png: bytes) -> None:
