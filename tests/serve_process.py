@@ -3,44 +3,41 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
+from snapbuy.bench.serve_process import free_port
 
 Server = subprocess.Popen[bytes]
 
 
 @contextmanager
 def serve_process(
-    index: Path, env: dict[str, str] | None = None
+    index: Path, env: dict[str, str] | None = None, log: BinaryIO | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Yield (base URL, process) once /readyz answers 200 (60 s at most); SIGTERM it afterwards."""
+    """Yield (base URL, process) once /readyz answers 200 (60 s at most); SIGTERM it afterwards. The
+    server's output goes to `log` (a file the caller reads when it likes) or nowhere: never to a pipe
+    nobody reads, which stalls a server logging a line per request once it is full."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "snapbuy", "serve", "--index", str(index), "--port", str(port)],
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        stdout=subprocess.PIPE,
+        stdout=log if log is not None else subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "server exited"
+            assert proc.poll() is None, f"server exited with code {proc.returncode}"
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                     break

@@ -4,11 +4,9 @@ and SIGTERM with a stalled client still stops the server, against a real `snapbu
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ import httpx
 import pytest
 
 from snapbuy.api.deadlines import BodyDeadline
+from tests.serve_process import serve_process
 
 DEADLINE = 60.0  # the longest any wait in these tests may take before the test fails
 
@@ -77,43 +76,16 @@ def test_a_body_in_time_passes_untouched() -> None:
 # --- a real server ----------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def strict_server(sample_index: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    port = free_port()
     env = {
-        **os.environ,
         "SNAPBUY_HEADER_TIMEOUT": "1",
         "SNAPBUY_BODY_TIMEOUT": "1",
         "SNAPBUY_UPLOAD_DEADLINE": "5",
         "SNAPBUY_SHUTDOWN_TIMEOUT": "2",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "snapbuy", "serve", "--index", str(sample_index), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            assert proc.poll() is None, "server exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready"
-            time.sleep(0.2)
-        yield proc, port
-    finally:
-        proc.kill()
-        proc.wait(DEADLINE)
+    with serve_process(sample_index, env) as (base, proc):
+        yield proc, int(base.rsplit(":", 1)[1])
 
 
 def closed_by_server(sock: socket.socket) -> bool:

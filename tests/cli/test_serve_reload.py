@@ -48,7 +48,11 @@ def test_serve_swaps_a_published_version_under_load(tmp_path: Path, tiny_embedde
     build_index(SAMPLE_CATALOG, index, tiny_embedder, options)
     first = read_current(index)
     # Polling off: the swap below can only come from SIGHUP.
-    with serve_process(index, {"SNAPBUY_RELOAD_INTERVAL": "0"}) as (base, proc):
+    log_path = tmp_path / "server.log"
+    with (
+        log_path.open("wb") as log,
+        serve_process(index, {"SNAPBUY_RELOAD_INTERVAL": "0"}, log) as (base, proc),
+    ):
         stop = threading.Event()
         versions: Counter[str] = Counter()
         failures: list[str] = []
@@ -83,5 +87,5 @@ def test_serve_swaps_a_published_version_under_load(tmp_path: Path, tiny_embedde
         assert httpx.get(f"{base}/readyz", timeout=10).json()["version"] == second
     # SIGTERM still stops uvicorn gracefully (it re-raises the signal once its shutdown is complete).
     assert proc.returncode in (0, -signal.SIGTERM)
-    assert proc.stdout is not None and b"Application shutdown complete" in proc.stdout.read()
+    assert b"Application shutdown complete" in log_path.read_bytes()
     assert prune_versions(index, keep=1) == [first]  # the server let go of it: prunable again
