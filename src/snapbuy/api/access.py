@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
 import secrets
 import threading
@@ -15,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from snapbuy.api.asgi_errors import send_json_error
 from snapbuy.errors import InvalidParameterError
 
 # Health checks and the metrics scrape stay open: orchestrators and Prometheus hold no API key.
@@ -110,14 +110,14 @@ class AccessControl:
         if self.keys:
             name = self._key_name(headers)
             if name is None:
-                await _refuse(
+                await send_json_error(
                     send, 401, "unauthorized", "a valid API key is required", {"www-authenticate": "Bearer"}
                 )
                 return
             client = f"key:{name}"
         if self.limiter is not None and (wait := self.limiter.wait_for(client)) > 0:
             seconds = str(max(1, math.ceil(wait)))
-            await _refuse(
+            await send_json_error(
                 send,
                 429,
                 "rate_limited",
@@ -140,11 +140,3 @@ class AccessControl:
             if hmac.compare_digest(digest, key.sha256):
                 found = key.name
         return found
-
-
-async def _refuse(send: Send, status: int, code: str, message: str, headers: dict[str, str]) -> None:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode("utf-8")
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})

@@ -5,11 +5,12 @@ sees the request), and for the body, between chunks and in all (an ASGI middlewa
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from snapbuy.api.asgi_errors import send_json_error
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,7 @@ class BodyDeadline:
         except _BodyTooSlow as slow:
             log.info("408 %s %s: %s", scope["method"], scope["path"], slow.reason)
             if not started:
-                await _send_408(send, slow.reason)
-
-
-async def _send_408(send: Any, reason: str) -> None:
-    body = json.dumps({"error": {"code": "request_timeout", "message": reason}}).encode("utf-8")
-    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
-    await send({"type": "http.response.start", "status": 408, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+                await send_json_error(send, 408, "request_timeout", slow.reason, {"connection": "close"})
 
 
 class HeaderDeadlineProtocol(H11Protocol):
