@@ -47,7 +47,7 @@ from snapbuy.indexing.options import (
     IndexingProgress,
     IndexingReport,
 )
-from snapbuy.store import write_store
+from snapbuy.store import OUT_OF_STOCK, write_store
 from snapbuy.tiers import compute_tier_bounds
 
 EMBEDDINGS_FILE = "embeddings.sqlite"
@@ -110,7 +110,7 @@ def _build_locked(
         products, [job.product for job in jobs], [job.ref.link for job in jobs], embedded.ok, bounds, now
     )
     choice = choose_index(options.index_type, len(layout.vector_rows), embedder.dim, options.memory_budget)
-    out_of_stock = sum(record.availability == "out_of_stock" for record in layout.records)
+    out_of_stock = sum(record.availability == OUT_OF_STOCK for record in layout.records)
     with staged_version(index_root) as (version, staging):
         build_vector_index(embedded.vectors[layout.vector_rows], choice).save(staging)
         write_store(
