@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         description="Photo searches that may wait for a turn; one more is answered 503 overloaded "
         "with Retry-After: 1.",
     )
+    search_deadline: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a search may take once its request is read, waiting for a turn included; "
+        "a search past it stops at its next stage (decode, localiser, model, catalog search) and is "
+        "answered 504 deadline_exceeded with Retry-After. 0: no deadline.",
+    )
     max_full_decode_pixels: int = Field(
         default=16_000_000,
         gt=0,

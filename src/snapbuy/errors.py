@@ -23,6 +23,8 @@ class SnapbuyError(Exception):
     code = "snapbuy_error"
     http_status = 500
     exit_code = 1
+    # Seconds after which the same request may succeed (sent as Retry-After); None: not a retry matter.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -30,7 +32,7 @@ class SnapbuyError(Exception):
 
     def http_headers(self) -> dict[str, str]:
         """Extra response headers for the API's error response."""
-        return {}
+        return {} if self.retry_after_s is None else {"Retry-After": str(self.retry_after_s)}
 
 
 class ConfigError(SnapbuyError):
@@ -161,8 +163,14 @@ class OverloadedError(SnapbuyError):
     exit_code = 1
     retry_after_s = 1
 
-    def http_headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
+
+class DeadlineExceededError(SnapbuyError):
+    """A search ran past its deadline (settings.search_deadline) and was given up between stages."""
+
+    code = "deadline_exceeded"
+    http_status = 504
+    exit_code = 1
+    retry_after_s = 1
 
 
 class ClientClosedRequestError(SnapbuyError):

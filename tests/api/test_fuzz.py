@@ -3,18 +3,14 @@ generated requests hold, no answer is a 5xx. Bounded by examples per operation, 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
-from schemathesis.core.result import Ok
 
 from snapbuy.api import create_app
 from snapbuy.config import Settings
 from snapbuy.search import SearchService
+from tests.schema_fuzz import fuzz_every_operation
 
 pytestmark = pytest.mark.slow
 
@@ -23,28 +19,7 @@ EXAMPLES_PER_OPERATION = 100
 
 def test_no_generated_request_gets_a_server_error(settings: Settings, sample_service: SearchService) -> None:
     app = create_app(settings, sample_service)
-    seen: dict[str, int] = {}
     with TestClient(app):  # runs the lifespan: the service is installed before any case is sent
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-        operations = []
-        for result in schema.get_all_operations():
-            assert isinstance(result, Ok), f"the app's own OpenAPI does not load: {result}"
-            operations.append(result.ok())
-        for operation in operations:
-
-            @given(case=operation.as_strategy())
-            @hypothesis_settings(
-                max_examples=EXAMPLES_PER_OPERATION,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                derandomize=True,
-            )
-            def call(case: Any) -> None:
-                response = case.call()
-                label = f"{case.method} {case.path}"
-                seen[label] = seen.get(label, 0) + 1
-                assert response.status_code < 500, f"{label}: {response.status_code} {response.text[:300]}"
-
-            call()
+        seen = fuzz_every_operation(schema, lambda case: case.call(), EXAMPLES_PER_OPERATION)
     assert "POST /v1/search" in seen and "GET /v1/products/{sku}/similar" in seen
-    assert sum(seen.values()) >= len(operations)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
-from snapbuy.errors import InvalidParameterError, ModelMismatchError, NotFoundError
+from snapbuy.deadline import Deadline
+from snapbuy.errors import DeadlineExceededError, InvalidParameterError, ModelMismatchError, NotFoundError
 from snapbuy.search import SearchOptions, SearchService
 from tests.search.conftest import CATEGORIES, grid_service
 from tests.search.test_catalog_searcher import assert_equal_to_brute_force
@@ -68,3 +71,71 @@ def test_similar_hides_out_of_stock_lookalikes_unless_asked_for(stocked_service:
         assert result.category_source == "product"
         expected = SearchOptions(k=5, category=record.category, include_out_of_stock=include)
         assert_equal_to_brute_force(stocked_service, result, query, expected, exclude=record.row)
+
+
+class SteppedClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def count_calls(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str, before: Callable[[], None] = lambda: None
+) -> list[int]:
+    """Replace owner.name with a wrapper that runs `before`, then the original; returns the list that
+    gets one entry per call."""
+    calls: list[int] = []
+    original = getattr(owner, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        before()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
+def photo_and_one_second(synthetic_index: Path) -> tuple[Image.Image, SteppedClock, Deadline]:
+    """SKU003's catalog photo, and a one-second deadline on a clock the test moves."""
+    clock = SteppedClock()
+    image = Image.open(synthetic_index.parent / "p3-0.png").convert("RGB")
+    return image, clock, Deadline(1.0, clock=clock)
+
+
+def test_a_spent_deadline_stops_a_photo_search_before_the_model(
+    service: SearchService, synthetic_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image, clock, deadline = photo_and_one_second(synthetic_index)
+    clock.now = 1.0
+    model_calls = count_calls(monkeypatch, service.encoder.embedder, "embed_images")
+    with pytest.raises(DeadlineExceededError, match="before the model"):
+        service.search_image(image, SearchOptions(k=3), deadline)
+    assert model_calls == []
+
+
+def test_a_deadline_spent_inside_the_model_skips_the_catalog_search(
+    service: SearchService, synthetic_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image, clock, deadline = photo_and_one_second(synthetic_index)
+
+    def outlast_the_budget() -> None:
+        clock.now += 2.0
+
+    count_calls(monkeypatch, service.encoder.embedder, "embed_images", outlast_the_budget)
+    searched = count_calls(monkeypatch, service.catalog, "search")
+    with pytest.raises(DeadlineExceededError, match=r"2.00 s spent before"):
+        service.search_image(image, SearchOptions(k=3), deadline)
+    assert searched == []
+    result = service.search_image(image, SearchOptions(k=3), Deadline(60.0))  # a fresh budget answers
+    assert result.matches[0].sku == "SKU003" and searched == [1]
+
+
+def test_a_spent_deadline_stops_a_text_search(service: SearchService) -> None:
+    clock = SteppedClock()
+    deadline = Deadline(1.0, clock=clock)
+    clock.now = 3.0
+    with pytest.raises(DeadlineExceededError):
+        service.search_text("red watch", SearchOptions(k=2), deadline)

@@ -123,16 +123,18 @@ def create_app(
     app.state.search_limiter = limiter
     app.include_router(router)
     app.include_router(admin_router)
+    # Middleware added later runs outside what was added before. The body deadline runs inside the
+    # access checks and CORS (its 408s carry CORS headers); metrics outside them all, so refusals
+    # (401, 429, 408) are counted too.
+    app.add_middleware(
+        BodyDeadline, idle_seconds=settings.body_timeout, total_seconds=settings.upload_deadline
+    )
+    _install_access(app, settings)
     app.state.metrics = (
         install_metrics(app, holder.served_manifest, lambda: (limiter.running, limiter.waiting))
         if settings.metrics
         else None
     )
-    # Added first, so it runs inside the access checks and CORS (its 408s carry CORS headers).
-    app.add_middleware(
-        BodyDeadline, idle_seconds=settings.body_timeout, total_seconds=settings.upload_deadline
-    )
-    _install_access(app, settings)
     app.add_middleware(RequestLog)  # outermost: every answer, refusals included, is logged with its id
 
     @app.exception_handler(SnapbuyError)

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from snapbuy.deadline import Deadline
 from snapbuy.errors import OverloadedError
 
 
@@ -27,7 +28,9 @@ class SearchLimiter:
         self.waiting = 0
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def slot(self, deadline: Deadline | None = None) -> AsyncIterator[None]:
+        """Hold one turn; with a `deadline`, wait for it only until the deadline (then
+        DeadlineExceededError)."""
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_running)
         if self.running + self.waiting >= self.max_running + self.max_waiting:
@@ -37,7 +40,10 @@ class SearchLimiter:
             )
         self.waiting += 1
         try:
-            await self._semaphore.acquire()
+            if deadline is None:
+                await self._semaphore.acquire()
+            else:
+                await self._acquire_before(deadline)
         finally:
             self.waiting -= 1
         self.running += 1
@@ -46,3 +52,11 @@ class SearchLimiter:
         finally:
             self.running -= 1
             self._semaphore.release()
+
+    async def _acquire_before(self, deadline: Deadline) -> None:
+        assert self._semaphore is not None
+        try:
+            await asyncio.wait_for(self._semaphore.acquire(), timeout=max(deadline.remaining, 0.0))
+        except TimeoutError:
+            deadline.check("its turn")  # spent: raises DeadlineExceededError
+            raise

@@ -23,6 +23,7 @@ from snapbuy.api.schemas import (
 )
 from snapbuy.api.upload import read_image_upload
 from snapbuy.config import Settings
+from snapbuy.deadline import Deadline, check
 from snapbuy.errors import InvalidParameterError
 from snapbuy.imaging import decode_image
 from snapbuy.search import SearchOptions, SearchResult, SearchService
@@ -31,8 +32,15 @@ router = APIRouter()
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (404, 413, 415, 422, 503)
 }
-PHOTO_ERRORS: dict[int | str, dict[str, Any]] = {
+SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
     **ERRORS,
+    504: {
+        "model": ErrorResponse,
+        "description": "The search ran past its deadline (deadline_exceeded, with Retry-After).",
+    },
+}
+PHOTO_ERRORS: dict[int | str, dict[str, Any]] = {
+    **SEARCH_ERRORS,
     499: {"model": ErrorResponse, "description": "The client disconnected during its upload."},
     503: {
         "model": ErrorResponse,
@@ -61,6 +69,11 @@ PHOTO_REQUEST_BODY: dict[str, Any] = {
         }
     },
 }
+
+
+def search_deadline(settings: Settings) -> Deadline | None:
+    """The deadline of a search whose request has just been read; None when switched off."""
+    return Deadline(settings.search_deadline) if settings.search_deadline > 0 else None
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -140,6 +153,7 @@ async def search_image(
     """Search with a photo: multipart/form-data field `image` (JPEG, PNG, WebP, HEIC)."""
     started = time.perf_counter()
     data = await read_image_upload(request, settings.max_upload_bytes)
+    deadline = search_deadline(settings)
 
     def decode_and_search() -> SearchResult:
         decode_started = time.perf_counter()
@@ -151,12 +165,13 @@ async def search_image(
             max_full_decode_pixels=settings.max_full_decode_pixels,
         )
         decode_ms = round((time.perf_counter() - decode_started) * 1000, 3)
-        result = service.search_image(image, options)
+        result = service.search_image(image, options, deadline)
         result.timings_ms["decode"] = decode_ms
         return result
 
     limiter: SearchLimiter = request.app.state.search_limiter
-    async with limiter.slot():
+    async with limiter.slot(deadline):
+        check(deadline, "decoding the photo")
         result = await run_in_threadpool(decode_and_search)
     result.timings_ms["total"] = round((time.perf_counter() - started) * 1000, 3)
     if (metrics := request.app.state.metrics) is not None:
@@ -164,12 +179,16 @@ async def search_image(
     return SearchResponse.of(result)
 
 
-@router.get("/v1/search", response_model=SearchResponse, responses=ERRORS)
+@router.get("/v1/search", response_model=SearchResponse, responses=SEARCH_ERRORS)
 async def search_text(
-    service: ServiceDep, options: OptionsDep, q: Annotated[str, Query(min_length=1, max_length=500)]
+    service: ServiceDep,
+    settings: SettingsDep,
+    options: OptionsDep,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
 ) -> SearchResponse:
     """Search from text with the model's text tower."""
-    return SearchResponse.of(await run_in_threadpool(service.search_text, q, options))
+    deadline = search_deadline(settings)
+    return SearchResponse.of(await run_in_threadpool(service.search_text, q, options, deadline))
 
 
 @router.get("/v1/products/{sku}", response_model=ItemOut, response_model_exclude_none=False, responses=ERRORS)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.crops import Box, box_framings, box_views, query_crops
+from snapbuy.deadline import Deadline, check
 from snapbuy.embed.base import Embedder, input_side
 from snapbuy.errors import InvalidParameterError
 from snapbuy.search.framing import FramingSettings
@@ -55,26 +56,34 @@ class QueryEncoder:
         # unknown input size, decode in full.
         self.photo_side = 2 * self._view_side if self._view_side is not None else None
 
-    def encode_image(self, image: Image.Image) -> tuple[np.ndarray, Box | None]:
+    def encode_image(
+        self, image: Image.Image, deadline: Deadline | None = None
+    ) -> tuple[np.ndarray, Box | None]:
         """The query vector of a photo, judged on the product's own pixels rather than the scene's:
         with a localiser, the weighted mean direction of the framings of the product box it finds
         (returned too); otherwise (or when it finds none), of the photo or the grid crop whose nearest
-        catalog vector is closest."""
+        catalog vector is closest. A `deadline` is checked before each stage."""
         if self.localiser is not None:
+            check(deadline, "finding the product")
             box = self.localiser.find(image)
             if box is not None:
+                check(deadline, "the model")
                 views = self.embedder.embed_images(
                     box_views(image, box, self._framings, self.framing.mirror_views, self._view_side)
                 )
+                check(deadline, "weighing the framings")
                 return self._weighted_framings(views), box
+        check(deadline, "the model")
         vectors = self.embedder.embed_images(query_crops(image, self.framing.crop_scales))
+        check(deadline, "choosing the crop")
         if len(vectors) == 1:
             return np.asarray(vectors[0]), None
         return np.asarray(vectors[int(np.argmax(self._best_scores(vectors)))]), None
 
-    def encode_text(self, text: str) -> np.ndarray:
+    def encode_text(self, text: str, deadline: Deadline | None = None) -> np.ndarray:
         if not text.strip():
             raise InvalidParameterError("text query 'q' is empty")
+        check(deadline, "the model")
         return np.asarray(self.embedder.embed_texts([text])[0])
 
     def _weighted_framings(self, views: np.ndarray) -> np.ndarray:

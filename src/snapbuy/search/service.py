@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.bundle import BundleVersion
+from snapbuy.deadline import Deadline, check
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import BundleError
 from snapbuy.search.catalog_searcher import CatalogSearcher
@@ -42,16 +43,25 @@ class SearchService:
     def categories(self) -> tuple[str, ...]:
         return self.catalog.categories
 
-    def search_image(self, image: Image.Image, options: SearchOptions) -> SearchResult:
+    def search_image(
+        self, image: Image.Image, options: SearchOptions, deadline: Deadline | None = None
+    ) -> SearchResult:
+        """Matches and tier lists for a photo; a `deadline` is checked between stages and raises
+        DeadlineExceededError once spent."""
         started = time.perf_counter()
-        query, box = self.encoder.encode_image(image)
+        query, box = self.encoder.encode_image(image, deadline)
+        check(deadline, "the catalog search")
         result = self._timed(query, options, started)
         result.product_box = box
         return result
 
-    def search_text(self, text: str, options: SearchOptions) -> SearchResult:
+    def search_text(
+        self, text: str, options: SearchOptions, deadline: Deadline | None = None
+    ) -> SearchResult:
         started = time.perf_counter()
-        return self._timed(self.encoder.encode_text(text), options, started)
+        query = self.encoder.encode_text(text, deadline)
+        check(deadline, "the catalog search")
+        return self._timed(query, options, started)
 
     def similar(self, sku: str, options: SearchOptions) -> SearchResult:
         """Lookalikes of a catalog product (its first image), the product itself left out."""
