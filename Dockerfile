@@ -1,7 +1,9 @@
 # snapbuy on the CPU: `docker build -t snapbuy .` then see docs/deployment.md.
 # The image holds the code and its packages only. Model weights are mounted at /models (nothing is
 # downloaded at run time) and index bundles at /data.
-FROM python:3.11-slim
+# BASE_IMAGE: a mirror's copy of python:3.11-slim, or another Debian image with Python 3.11 as `python`.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
