@@ -191,8 +191,15 @@ class Settings(BaseSettings):
     )
     localise: bool = Field(
         default=True,
-        description="Use the product localiser trained with the model (NAME.localiser.pt next to its "
-        "checkpoint) to find the product in a photo; false keeps the crop grid.",
+        description="Find the product in a photo with a product localiser (SNAPBUY_LOCALISER, or the "
+        "NAME.localiser.pt trained beside the model's checkpoint) before embedding; false keeps the "
+        "crop grid.",
+    )
+    localiser: Path | None = Field(
+        default=None,
+        description="A product localiser file (NAME.localiser.pt from `snapbuy train-localiser`) for a "
+        "model that has none beside its checkpoint, such as a pretrained tag; it is used in place of "
+        "one beside the checkpoint. Unset: the checkpoint's own, if any.",
     )
     box_margins: list[PositiveFloat] = Field(
         default_factory=lambda: list(DEFAULT_BOX_MARGINS),

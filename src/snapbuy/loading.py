@@ -23,8 +23,14 @@ log = logging.getLogger(__name__)
 
 
 def configured_localiser(spec: str, settings: Settings) -> ProductLocaliser | None:
-    """The model's product localiser, unless the settings turn localising off."""
-    return localiser_for(parse_model_spec(spec)) if settings.localise else None
+    """The localiser the settings name (SNAPBUY_LOCALISER), else the one trained with the model's
+    checkpoint; none when the settings turn localising off."""
+    if not settings.localise:
+        return None
+    if settings.localiser is not None:
+        log.info("product localiser %s finds the product in photos before embedding", settings.localiser)
+        return ProductLocaliser.load(settings.localiser)
+    return localiser_for(parse_model_spec(spec))
 
 
 def open_vector_index(bundle: BundleVersion, device: str = "cpu") -> VectorIndex:

@@ -1,5 +1,5 @@
-"""Command line: snapbuy index | embed | search | serve | eval | bench | train | demo-data | demo |
-version. One module per command group; this one assembles them."""
+"""Command line: snapbuy index | embed | search | serve | eval | bench | train | train-localiser |
+demo-data | demo | version. One module per command group; this one assembles them."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def build_app() -> typer.Typer:
         "eval": evaluation.eval_command,
         "bench": evaluation.bench_command,
         "train": training.train_command,
+        "train-localiser": training.train_localiser_command,
         "demo-data": demo.demo_data_command,
         "demo": demo.demo_command,
         "version": version_command,

@@ -9,6 +9,12 @@ import typer
 
 from snapbuy.cli.common import reports_errors, settings_with
 
+SeedOption = Annotated[int, typer.Option("--seed")]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option("--device", help="cpu or cuda (default: the GPU when torch sees one, else the CPU)"),
+]
+
 
 @reports_errors
 def train_command(
@@ -55,11 +61,8 @@ def train_command(
             "--init weights)",
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    device: Annotated[
-        str | None,
-        typer.Option("--device", help="cpu or cuda (default: the GPU when torch sees one, else the CPU)"),
-    ] = None,
+    seed: SeedOption = 0,
+    device: DeviceOption = None,
     precision: Annotated[
         str,
         typer.Option(
@@ -100,3 +103,34 @@ def train_command(
     )
     if report.localiser is not None:
         typer.echo(f"product localiser: {report.localiser} (search uses it with that model)")
+
+
+@reports_errors
+def train_localiser_command(
+    catalog: Annotated[Path, typer.Argument(help="catalog feed whose product images to train on")],
+    out: Annotated[Path, typer.Option("--out", help="localiser to write, e.g. models/shop.localiser.pt")],
+    minutes: Annotated[
+        float, typer.Option("--minutes", min=0.01, help="training time, drawing its scenes included")
+    ] = 1.5,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="also stop after this many steps")
+    ] = None,
+    seed: SeedOption = 0,
+    device: DeviceOption = None,
+    precision: Annotated[
+        str, typer.Option("--precision", help="auto, fp32 or bf16 (as for `snapbuy train`)")
+    ] = "auto",
+) -> None:
+    """A product localiser alone, for a pretrained model (no CLIP training): it learns to find the
+    catalog's products in photos from scenes drawn with their cut-outs. Search uses it when
+    SNAPBUY_LOCALISER names the file."""
+    from snapbuy.train.localiser_only import train_localiser_only
+
+    report = train_localiser_only(
+        catalog, out, minutes=minutes, max_steps=max_steps, seed=seed, device=device, precision=precision
+    )
+    typer.echo(
+        f"trained the product localiser {report.steps} steps in {report.seconds:.0f} s on "
+        f"{report.products} products' cut-outs ({report.precision}, loss {report.first_loss:.2f} -> "
+        f"{report.last_loss:.2f}); search with it: SNAPBUY_LOCALISER={report.path}"
+    )
