@@ -396,6 +396,21 @@ def test_max_side_leaves_small_images_as_they_are() -> None:
     assert np.array_equal(np.asarray(decode_image(data, **LIMITS, max_side=1000)), np.asarray(src))
 
 
+@pytest.mark.parametrize(
+    ("short_side", "expected"),
+    [(300, (640, 320)), (320, (640, 320)), (321, (1280, 640)), (2000, (2560, 1280))],
+)
+def test_draft_short_side_keeps_at_least_that_many_pixels_across(
+    short_side: int, expected: tuple[int, int]
+) -> None:
+    upright = big_blocks(40)  # 2560x1280: JPEG scales 1/2, 1/4 and 1/8 keep 640, 320 and 160 rows
+    out = decode_image(encode(upright, "JPEG", quality=95), **LIMITS, draft_short_side=short_side)
+    assert out.size == expected and out.mode == "RGB"
+    assert np.abs(block_colours(out) - block_colours(upright)).max() < 12
+    png = decode_image(encode(upright, "PNG"), **LIMITS, draft_short_side=300)
+    assert png.size == upright.size  # other formats decode whole and are not shrunk
+
+
 def test_jpeg_is_decoded_at_reduced_scale(monkeypatch: pytest.MonkeyPatch) -> None:
     requested: list[tuple[str | None, tuple[int, int] | None]] = []
     real_draft = JpegImagePlugin.JpegImageFile.draft

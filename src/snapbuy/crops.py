@@ -16,14 +16,19 @@ DEFAULT_CROP_SCALES: tuple[float, ...] = (1.0, 0.7, 0.5)
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in photo pixels
 # The crop around a found product box: the box's longer side times this, as in a tight product shot.
 CROP_MARGIN = 1.1
-# Search embeds framings of a found box: squares of these margins, centred on it, and four squares of
-# CROP_MARGIN moved by DEFAULT_BOX_SHIFT of the box's longer side left, right, up and down; each also
-# mirrored. The localiser's box is often a little tight, loose or off-centre, and one of these frames
-# the product as the catalog does. Each framing weighs in by how closely it matches its nearest catalog
-# product (search.query_encoder, FRAMING_TEMPERATURE). Chosen over a plain mean of fewer margins, and
-# over larger shifts, by measurement (docs/experiments/2026-11-30-localiser.md#weighted-framings).
-DEFAULT_BOX_MARGINS: tuple[float, ...] = (0.85, 1.0, CROP_MARGIN, 1.25, 1.4, 1.6, 1.9)
-DEFAULT_BOX_SHIFT = 0.1
+# Search embeds framings of a found box: squares of these margins, centred on it, and (with a shift)
+# four squares of CROP_MARGIN moved by that share of the box's longer side left, right, up and down;
+# (with mirror views) each also mirrored. The localiser's box is often a little tight, loose or
+# off-centre, and one of these frames the product as the catalog does. Each framing weighs in by how
+# closely it matches its nearest catalog product (search.query_encoder, FRAMING_TEMPERATURE).
+# Every view is one more image through the model, and with a CLIP ViT-B-32 on a CPU the views are most
+# of a query's cost: three tight-to-loose squares cost a seventh of the 22 views of margins
+# (0.85, 1.0, 1.1, 1.25, 1.4, 1.6, 1.9) with shifts of 0.1 and mirror images, for 3.4 points of
+# item-group recall@1 on the demo shop (docs/experiments/2026-12-04-query-cost.md#framings), which the
+# settings can buy back.
+DEFAULT_BOX_MARGINS: tuple[float, ...] = (0.85, CROP_MARGIN, 1.4)
+DEFAULT_BOX_SHIFT = 0.0
+DEFAULT_MIRROR_VIEWS = False
 # Softmax temperature over the framings' nearest-product scores (cosine similarities); 0 weighs them all
 # alike. Not sensitive near this value (docs/experiments/2026-11-30-localiser.md#framing-temperature).
 FRAMING_TEMPERATURE = 0.03

@@ -161,8 +161,13 @@ def decode_image(
     max_pixels: int,
     max_side: int | None = None,
     max_full_decode_pixels: int | None = None,
+    draft_short_side: int | None = None,
 ) -> Image.Image:
     """Decode untrusted image bytes to an upright RGB image, or raise an ImageError subclass.
+
+    With `draft_short_side` (and no `max_side`), a JPEG decodes at the smallest 1/2, 1/4 or 1/8 scale
+    whose shorter side is still at least that many pixels, and is not shrunk further: a model that
+    resizes the shorter side to its input size loses nothing, and the decode costs a fraction.
 
     With `max_side`, the result's longer side is at most `max_side` and the decoder never needs much
     more memory than the decoded raster: JPEG decodes at a reduced scale (1/2, 1/4 or 1/8) no smaller
@@ -195,6 +200,9 @@ def decode_image(
             _check_full_decode(img.size, fmt, max_full_decode_pixels, max_pixels)
         if max_side is not None and fmt == "JPEG":
             img.draft("RGB", _draft_size(img.size, max_side))
+        elif draft_short_side is not None and fmt == "JPEG":
+            longer_side = -(-max(img.size) * draft_short_side // min(img.size))  # rounded up
+            img.draft("RGB", _draft_size(img.size, longer_side))
         # Animated files: Image.open is positioned on the first frame, which is all we decode.
         try:
             img.load()

@@ -11,15 +11,29 @@ from snapbuy.bundle import BundleVersion, open_current
 from snapbuy.config import Settings
 from snapbuy.device import resolve_device
 from snapbuy.embed.base import Embedder
-from snapbuy.embed.openclip import load_embedder
+from snapbuy.embed.openclip import OpenClipEmbedder, load_embedder
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.index import VectorIndex, load_vector_index
 from snapbuy.index.torch_exact import TorchExactIndex, gpu_topk
 from snapbuy.localiser import ProductLocaliser, localiser_for
 from snapbuy.search import CatalogSearcher, FramingSettings, QueryEncoder, SearchService
+from snapbuy.search.model_worker import ModelWorker, WorkerEmbedder, WorkerLocaliser
+from snapbuy.search.query_encoder import Localiser
 from snapbuy.store import ProductStore
 
 log = logging.getLogger(__name__)
+
+
+def settings_embedder(spec: str, settings: Settings, device: str | None = None) -> OpenClipEmbedder:
+    """The model `spec` as the settings load it: their models folder, device, backend and downloads."""
+    return load_embedder(
+        spec,
+        models_dir=settings.models_dir,
+        device=device or resolve_device(settings.device),
+        allow_download=settings.allow_download,
+        backend=settings.backend,
+        graph_cache=settings.graph_cache_dir,
+    )
 
 
 def configured_localiser(spec: str, settings: Settings) -> ProductLocaliser | None:
@@ -64,11 +78,16 @@ def build_service(
     bundle: BundleVersion,
     embedder: Embedder,
     framing: FramingSettings | None = None,
-    localiser: ProductLocaliser | None = None,
+    localiser: Localiser | None = None,
     device: str = "cpu",
 ) -> SearchService:
     """A search service over one bundle version with a loaded model."""
     bundle.check_model(embedder.identity)  # before opening anything large
+    built_with, queries_with = bundle.manifest.model.backend, embedder.identity.backend
+    if built_with != queries_with:
+        # Measured compatible: the float32 backends give the same vectors and int8 weights agree closely
+        # (docs/models-and-training.md#backends); said once, so a difference in answers can be traced.
+        log.info("index built with the %s backend; queries run on %s", built_with, queries_with)
     catalog = open_catalog(bundle, device)
     try:
         encoder = QueryEncoder(embedder, catalog.best_scores, framing, localiser)
@@ -79,21 +98,28 @@ def build_service(
 
 
 def configured_service(
-    embedder: Embedder, bundle: BundleVersion, settings: Settings, localiser: ProductLocaliser | None
+    embedder: Embedder, bundle: BundleVersion, settings: Settings, localiser: Localiser | None
 ) -> SearchService:
     """A search service that frames query photos as the settings say."""
     framing = FramingSettings.from_settings(settings)
     return build_service(bundle, embedder, framing, localiser, resolve_device(settings.device))
 
 
-def open_service(index_root: Path, settings: Settings, model_spec: str | None = None) -> SearchService:
+def open_service(
+    index_root: Path, settings: Settings, model_spec: str | None = None, *, serving: bool = False
+) -> SearchService:
+    """A search service over the index's live version. `serving`: for a server answering requests
+    on many threads, every model call goes through one ModelWorker (search/model_worker.py), which
+    batches concurrent searches' photos."""
     bundle = open_current(index_root)
     spec = model_spec or settings.model or bundle.manifest.model.spec
-    device = resolve_device(settings.device)
-    embedder = load_embedder(
-        spec, models_dir=settings.models_dir, device=device, allow_download=settings.allow_download
-    )
-    service = configured_service(embedder, bundle, settings, configured_localiser(spec, settings))
+    embedder: Embedder = settings_embedder(spec, settings)
+    localiser: Localiser | None = configured_localiser(spec, settings)
+    if serving:
+        worker = ModelWorker(embedder, settings.micro_batch_images, settings.micro_batch_wait_ms / 1000)
+        embedder = WorkerEmbedder(worker)
+        localiser = WorkerLocaliser(localiser, worker) if localiser is not None else None
+    service = configured_service(embedder, bundle, settings, localiser)
     log.info(
         "loaded index %s (%d products) with model %s",
         bundle.manifest.version,

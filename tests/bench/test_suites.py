@@ -11,7 +11,7 @@ from snapbuy.errors import InvalidParameterError
 
 def test_every_suite_is_registered_once_with_a_summary() -> None:
     suites = bench_suites()
-    assert list(suites) == ["search", "embed", "api", "ingest", "server", "quality", "gpu"]
+    assert list(suites) == ["search", "embed", "api", "query", "ingest", "server", "quality", "gpu"]
     assert all(suite.name == name and suite.summary for name, suite in suites.items())
 
 

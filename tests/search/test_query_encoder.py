@@ -13,6 +13,7 @@ from snapbuy.bundle import open_current
 from snapbuy.crops import (
     DEFAULT_BOX_MARGINS,
     DEFAULT_BOX_SHIFT,
+    DEFAULT_MIRROR_VIEWS,
     box_framings,
     box_views,
     crop_with_edges,
@@ -51,11 +52,20 @@ def embed(service: SearchService, photo: Image.Image) -> np.ndarray:
 def test_localiser_crops_replace_the_crop_grid(synthetic_index: Path) -> None:
     photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (120, 90, 3), dtype=np.uint8))
     embedder = HashEmbedder()
-    found = localised(synthetic_index, embedder, (10, 20, 60, 70), framing_temperature=0)
+    margins, shift = (0.85, 1.1, 1.4), 0.1
+    found = localised(
+        synthetic_index,
+        embedder,
+        (10, 20, 60, 70),
+        framing_temperature=0,
+        box_margins=margins,
+        box_shift=shift,
+        mirror_views=True,
+    )
     # Temperature 0: the unit mean of every framing's own unit mean (the square and its mirror image).
-    framings = box_framings(DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT)
+    framings = box_framings(margins, shift)
     views = embedder.embed_images(box_views(photo, (10, 20, 60, 70), framings, mirror=True))
-    assert len(views) == 2 * len(framings) == 2 * (len(DEFAULT_BOX_MARGINS) + 4)
+    assert len(views) == 2 * len(framings) == 2 * (len(margins) + 4)
     pairs = views[: len(framings)] + views[len(framings) :]
     pairs /= np.linalg.norm(pairs, axis=1, keepdims=True)
     expected = pairs.mean(axis=0) / np.linalg.norm(pairs.mean(axis=0))
@@ -79,7 +89,7 @@ def test_the_framing_that_matches_the_catalog_best_outweighs_the_others(syntheti
     photo = Image.fromarray(pixels)
     embedder = HashEmbedder()
     catalog_vector = embedder.embed_images([Image.fromarray(product)])[0]
-    framing = {"box_margins": (1.0, 1.6, 1.9), "mirror_views": False}
+    framing = {"box_margins": (1.0, 1.6, 1.9), "box_shift": 0.1, "mirror_views": False}
     weighted = localised(synthetic_index, embedder, (17, 17, 23, 23), **framing)
     plain = localised(synthetic_index, embedder, (17, 17, 23, 23), framing_temperature=0, **framing)
     assert float(embed(weighted, photo) @ catalog_vector) > 0.99
@@ -123,7 +133,8 @@ def test_views_reach_the_model_shrunk_to_about_twice_its_input_side(synthetic_in
     embedder = SizeRecordingEmbedder()
     service = localised(synthetic_index, embedder, (50, 60, 250, 300))
     embed(service, photo)
-    assert len(embedder.sizes) == 2 * (len(DEFAULT_BOX_MARGINS) + 4)
+    framings = box_framings(DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT)
+    assert len(embedder.sizes) == len(framings) * (2 if DEFAULT_MIRROR_VIEWS else 1)
     assert all(24 <= width < 48 and width == height for width, height in embedder.sizes)
     service.close()
 

@@ -43,7 +43,7 @@ def _load_in_background(holder: ServiceHolder, settings: Settings) -> threading.
         from snapbuy.loading import open_service
 
         try:
-            holder.install(open_service(settings.index, settings), owned=True)
+            holder.install(open_service(settings.index, settings, serving=True), owned=True)
         except Exception as exc:  # report, don't crash the process silently
             holder.load_error = error_text(exc)
             if isinstance(exc, SnapbuyError):

@@ -5,25 +5,59 @@ side by side in one run with one model."""
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from snapbuy.bench.report import machine
 from snapbuy.crops import query_crops
-from snapbuy.embed.base import Embedder
+from snapbuy.embed.base import Embedder, SplitEmbedder, input_side
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
+from snapbuy.indexing.embedding import JobEmbedder
+from snapbuy.indexing.embedding_cache import EmbeddingCache
+from snapbuy.indexing.image_bytes import JobBytes
+from snapbuy.indexing.options import IndexingOptions
 from snapbuy.results import write_results
+
+PIPELINE_BATCH = 32
 
 
 @dataclass
 class EmbedFigures:
     decode_images_per_second: float
-    embed_images_per_second: dict[int, float]  # batch size -> images/s, decode included
+    embed_images_per_second: dict[int, float]  # batch size -> images/s, decode included, one thread
     query_ms: dict[str, float]  # median per photo: "photo alone", "photo + crop grid"
     crops_per_photo: int
+    # The indexing pipeline (decode and prepare in a pool, one batch ahead of the model) from the JPEG
+    # files, and the bare forward of prepared pixels, both at PIPELINE_BATCH; None: the embedder
+    # cannot be called apart (SplitEmbedder).
+    pipeline_images_per_second: float | None = None
+    bare_forward_images_per_second: float | None = None
+
+
+def _bare_forward_rate(embedder: SplitEmbedder, side: int, images: int) -> float:
+    pixels = torch.rand(PIPELINE_BATCH, 3, side, side)
+    embedder.embed_prepared(pixels[:2])  # warm
+    started = time.perf_counter()
+    for _ in range(max(1, images // PIPELINE_BATCH)):
+        embedder.embed_prepared(pixels)
+    return max(1, images // PIPELINE_BATCH) * PIPELINE_BATCH / (time.perf_counter() - started)
+
+
+def _pipeline_rate(embedder: Embedder, photos: Sequence[Path], workdir: Path) -> float:
+    contents = [p.read_bytes() for p in photos]
+    cache = EmbeddingCache(workdir / "pipeline-cache.sqlite", "bench", embedder.dim)
+    options = IndexingOptions(batch_size=PIPELINE_BATCH, decode_workers=2)
+    started = time.perf_counter()
+    result = JobEmbedder(len(contents), embedder, cache, options, None, None).run(
+        JobBytes(job, data, None) for job, data in enumerate(contents)
+    )
+    return int(result.ok.sum()) / (time.perf_counter() - started)
 
 
 def _decode(path: Path) -> Any:
@@ -51,7 +85,15 @@ def measure_embedding(
         started = time.perf_counter()
         embedder.embed_images(query_crops(image, crop_scales))
         grid.append((time.perf_counter() - started) * 1000)
+    pipeline = bare = None
+    side = input_side(embedder.identity.preprocessing)
+    if isinstance(embedder, SplitEmbedder) and side is not None:
+        with tempfile.TemporaryDirectory(prefix="snapbuy-pipeline-") as workdir:
+            pipeline = round(_pipeline_rate(embedder, photos, Path(workdir)), 2)
+        bare = round(_bare_forward_rate(embedder, side, len(photos)), 2)
     return EmbedFigures(
+        pipeline_images_per_second=pipeline,
+        bare_forward_images_per_second=bare,
         decode_images_per_second=round(decode_rate, 2),
         embed_images_per_second=rates,
         query_ms={
@@ -79,6 +121,7 @@ def embed_benchmark(
         "machine": machine(),
         "settings": {
             "model": identity.spec,
+            "backend": identity.backend,
             "random_weights": identity.is_random,
             "photos": len(photos),
             "batch_sizes": list(batch_sizes),
@@ -102,4 +145,15 @@ def embed_benchmark(
         f"({figures.crops_per_photo} images) {figures.query_ms['photo + crop grid']:.0f} ms "
         f"({figures.query_ms['photo + crop grid'] / figures.query_ms['photo alone']:.1f}x).",
     ]
+    if figures.pipeline_images_per_second and figures.bare_forward_images_per_second:
+        lines += [
+            "",
+            f"Indexing pipeline from the JPEG files (decode and prepare in 2 threads, one batch ahead of "
+            f"the model, batch {PIPELINE_BATCH}, backend {identity.backend}): "
+            f"{figures.pipeline_images_per_second:.2f} images/s = "
+            f"{figures.pipeline_images_per_second / figures.bare_forward_images_per_second:.2f}x the bare "
+            f"forward of prepared pixels ({figures.bare_forward_images_per_second:.2f} images/s), and "
+            f"{figures.pipeline_images_per_second / figures.embed_images_per_second[max(batch_sizes)]:.2f}x "
+            f"decode + embed on one thread at batch {max(batch_sizes)}.",
+        ]
     return write_results(out_dir, "embed", payload, "\n".join(lines) + "\n"), figures

@@ -75,11 +75,11 @@ def run_search_suite(request: BenchRequest) -> list[Path]:
 
 def run_embed_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.embed_suite import embed_benchmark
-    from snapbuy.embed.openclip import load_embedder
+    from snapbuy.loading import settings_embedder
 
     settings = request.settings
     spec = request.model or SPEED_MODEL_SPEC
-    embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
+    embedder = settings_embedder(spec, settings)
     with tempfile.TemporaryDirectory(prefix="snapbuy-embed-") as tmp:
         _, photos = _shop(Path(tmp), 40, 16 if request.quick else 64)
         paths, _ = embed_benchmark(embedder, photos, request.out, crop_scales=settings.crop_scales)
@@ -88,12 +88,12 @@ def run_embed_suite(request: BenchRequest) -> list[Path]:
 
 def run_api_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.api_suite import api_benchmark
-    from snapbuy.embed.openclip import load_embedder
     from snapbuy.indexing import IndexingOptions, build_index
+    from snapbuy.loading import settings_embedder
 
     settings, quick = request.settings, request.quick
     spec = request.model or SPEED_MODEL_SPEC
-    embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
+    embedder = settings_embedder(spec, settings)
     with tempfile.TemporaryDirectory(prefix="snapbuy-api-") as tmp:
         catalog, photos = _shop(Path(tmp) / "shop", 60 if quick else 200, 16)
         index = Path(tmp) / "index"
@@ -111,11 +111,11 @@ def run_api_suite(request: BenchRequest) -> list[Path]:
 
 def run_ingest_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.ingest_suite import ingest_benchmark
-    from snapbuy.embed.openclip import load_embedder
+    from snapbuy.loading import settings_embedder
 
     settings = request.settings
     spec = request.model or SPEED_MODEL_SPEC
-    embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
+    embedder = settings_embedder(spec, settings)
     products = request.size or (500 if request.quick else 10_000)
     with tempfile.TemporaryDirectory(prefix="snapbuy-ingest-") as tmp:
         paths, _ = ingest_benchmark(embedder, products, Path(tmp), request.out, settings.batch_size)
@@ -124,17 +124,76 @@ def run_ingest_suite(request: BenchRequest) -> list[Path]:
 
 def run_server_suite(request: BenchRequest) -> list[Path]:
     from snapbuy.bench.server_suite import server_benchmark
-    from snapbuy.embed.openclip import load_embedder
+    from snapbuy.loading import settings_embedder
 
     settings = request.settings
     spec = request.model or SPEED_MODEL_SPEC
-    embedder = load_embedder(spec, models_dir=settings.models_dir, device=settings.device)
+    embedder = settings_embedder(spec, settings)
     with tempfile.TemporaryDirectory(prefix="snapbuy-server-") as tmp:
         catalog, photos = _shop(Path(tmp) / "shop", 40, 4)
         paths, _ = server_benchmark(
             embedder, catalog, photos[0].read_bytes(), Path(tmp), request.out, request.quick
         )
     return list(paths)
+
+
+def run_query_suite(request: BenchRequest) -> list[Path]:
+    import torch
+
+    from snapbuy.bench.query_suite import ServerFigures, bare_forwards, serve_and_time, write_query_results
+    from snapbuy.embed.backends import BACKENDS, TORCH
+    from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
+    from snapbuy.indexing import IndexingOptions, build_index
+    from snapbuy.loading import settings_embedder
+    from snapbuy.localiser import ProductLocaliser
+    from snapbuy.train.localiser_only import train_localiser_only
+
+    settings, quick = request.settings, request.quick
+    spec = request.model or SPEED_MODEL_SPEC
+    concurrency = (1, 4, 8, 16)
+    requests = 16 if quick else 48
+    with tempfile.TemporaryDirectory(prefix="snapbuy-query-") as tmp:
+        catalog, photos = _shop(Path(tmp) / "shop", 60 if quick else 120, 24 if quick else 48)
+        graphs = Path(tmp) / "graphs"
+        request.say("timing the bare image-tower forward under each backend")
+        forwards = bare_forwards(spec, settings.models_dir, graphs, BACKENDS, 10 if quick else 30)
+        request.say("training the product localiser on the shop's cut-outs")
+        trained = train_localiser_only(
+            catalog, Path(tmp) / "shop.localiser.pt", minutes=0.5 if quick else 1.5, device="cpu"
+        )
+        localiser = ProductLocaliser.load(trained.path)
+        found = sum(
+            localiser.find(
+                load_image_file(p, max_bytes=LOCAL_FILE_MAX_BYTES, max_pixels=LOCAL_FILE_MAX_PIXELS)
+            )
+            is not None
+            for p in photos
+        )
+        index = Path(tmp) / "index"
+        build_index(catalog, index, settings_embedder(spec, settings), IndexingOptions(batch_size=32))
+        fastest = min((f for f in forwards if f.backend != TORCH), key=lambda f: f.batch1_ms).backend
+        env = {
+            "SNAPBUY_MODELS_DIR": str(settings.models_dir.resolve()),
+            "SNAPBUY_LOCALISER": str(trained.path),
+            "SNAPBUY_GRAPH_CACHE": str(graphs),
+        }
+        uploads = [p.read_bytes() for p in photos]
+        servers = []
+        for backend in (TORCH, fastest):
+            request.say(f"photo uploads at {concurrency} clients, backend {backend}")
+            levels = serve_and_time(
+                index, uploads, {**env, "SNAPBUY_BACKEND": backend}, concurrency, requests
+            )
+            servers.append(ServerFigures(backend, levels))
+        figures = {
+            "model": spec,
+            "photos": len(photos),
+            "requests_per_level": requests,
+            "localiser_steps": trained.steps,
+            "photos_where_the_localiser_finds_a_box": f"{found}/{len(photos)}",
+            "torch_threads": torch.get_num_threads(),
+        }
+        return list(write_query_results(request.out, forwards, servers, figures))
 
 
 def run_quality_suite(request: BenchRequest) -> list[Path]:
@@ -162,6 +221,12 @@ def bench_suites() -> dict[str, BenchSuite]:
             "embed", "images/s decoding and embedding phone photos; one shopper query's cost", run_embed_suite
         ),
         BenchSuite("api", "photo uploads to a real `snapbuy serve` at 1, 4 and 8 clients", run_api_suite),
+        BenchSuite(
+            "query",
+            "the real architecture's query cost: bare forward per backend, then photo uploads with the "
+            "localiser at 1, 4, 8 and 16 clients, as multiples of the float32 forward",
+            run_query_suite,
+        ),
         BenchSuite(
             "ingest",
             "indexing a feed of http image links from loopback: first run, unchanged and 1 % changed "

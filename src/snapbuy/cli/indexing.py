@@ -104,10 +104,10 @@ def index_command(
 ) -> None:
     """Index a product feed into a new version of an index bundle and make it live."""
     from snapbuy.cli.progress import indexing_progress
-    from snapbuy.embed.openclip import load_embedder
     from snapbuy.fetching import FetchPolicy
     from snapbuy.index import parse_size
     from snapbuy.indexing import IndexingOptions, build_index
+    from snapbuy.loading import settings_embedder
     from snapbuy.tiers import parse_tier_bounds
 
     settings = settings_with(
@@ -119,9 +119,7 @@ def index_command(
     cuts = parse_tier_bounds(tier_bounds) if tier_bounds else None
     budget = parse_size(settings.index_memory_budget) if settings.index_memory_budget else None
     spec = model or settings.model or DEFAULT_MODEL_SPEC
-    embedder = load_embedder(
-        spec, models_dir=settings.models_dir, device=settings.device, allow_download=settings.allow_download
-    )
+    embedder = settings_embedder(spec, settings)
     options = IndexingOptions(
         batch_size=settings.batch_size,
         skip_invalid=skip_invalid,
@@ -192,17 +190,12 @@ def embed_command(
     """Embed images with the index's model into a .npy file."""
     from snapbuy.atomic import write_file_atomically
     from snapbuy.bundle import open_current
-    from snapbuy.embed.openclip import load_embedder
     from snapbuy.imaging import load_image_file
+    from snapbuy.loading import settings_embedder
 
     settings = settings_with()
     bundle = open_current(index)
-    embedder = load_embedder(
-        model or bundle.manifest.model.spec,
-        models_dir=settings.models_dir,
-        device=settings.device,
-        allow_download=settings.allow_download,
-    )
+    embedder = settings_embedder(model or bundle.manifest.model.spec, settings)
     bundle.check_model(embedder.identity)
     pictures = [
         load_image_file(p, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)

@@ -97,7 +97,7 @@ def serve(index: Path, settings: Settings, model: str | None) -> None:
     from snapbuy.loading import open_service
 
     # Load before binding the port: a bad index or missing weights is a clean error, not a dead server.
-    service = open_service(index, settings, model)
+    service = open_service(index, settings, model, serving=True)
     typer.echo(f"serving index {service.bundle.manifest.version} on http://{settings.host}:{settings.port}")
     # The app owns the service: a newly published version replaces it (SIGHUP, polling, admin route)
     # and the app closes each one once no request uses it.

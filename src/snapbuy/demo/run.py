@@ -14,13 +14,12 @@ from pathlib import Path
 
 from snapbuy.bundle import open_current
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
-from snapbuy.embed.openclip import load_embedder
 from snapbuy.embed.spec import parse_model_spec, trained_model_spec
 from snapbuy.embed.weights import resolve_pretrained_tag, training_record
 from snapbuy.errors import ModelError, WeightsUnavailableError
 from snapbuy.evaluation import EvalReport, evaluate, write_report
 from snapbuy.indexing import IndexingOptions, build_index
-from snapbuy.loading import configured_localiser, configured_service
+from snapbuy.loading import configured_localiser, configured_service, settings_embedder
 from snapbuy.localiser import localiser_for
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
@@ -195,9 +194,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
             )
         spec = trained_model_spec(model_out)
     say(f"model: {spec} ({reason})")
-    embedder = load_embedder(
-        spec, models_dir=settings.models_dir, device=settings.device, allow_download=False
-    )
+    embedder = settings_embedder(spec, settings.model_copy(update={"allow_download": False}))
     indexed = build_index(
         catalog,
         options.index,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+import torch
 from PIL import Image
 
 
@@ -19,6 +20,9 @@ class ModelIdentity:
     weights: str  # "random:seed=0", "openclip:<tag>", or "sha256:<file hash>"
     dim: int
     preprocessing: dict[str, Any]
+    # Where the image tower ran (embed/backends.py). Not part of what makes two models the same: the
+    # float32 backends give the same vectors, and the index records it so that a difference is seen.
+    backend: str = "torch"
 
     @property
     def is_random(self) -> bool:
@@ -41,6 +45,7 @@ class ModelIdentity:
             weights=str(data["weights"]),
             dim=int(data["dim"]),
             preprocessing=dict(preprocessing),
+            backend=str(data.get("backend", "torch")),
         )
 
 
@@ -65,3 +70,13 @@ class Embedder(Protocol):
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray: ...
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class SplitEmbedder(Protocol):
+    """An embedder whose image preparation (resize, normalise: any thread) and forward pass (one
+    batch) can be called apart, so that preparation runs beside the model."""
+
+    def prepare_images(self, images: Sequence[Image.Image]) -> torch.Tensor: ...
+
+    def embed_prepared(self, pixels: torch.Tensor) -> np.ndarray: ...

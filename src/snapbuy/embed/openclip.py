@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from snapbuy.device import resolve_device
+from snapbuy.embed.backends import TORCH, check_backend, exported_tower, torch_tower
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.embed.spec import ModelSpec, parse_model_spec
 from snapbuy.embed.weights import (
@@ -193,12 +194,21 @@ def load_model(spec: ModelSpec, *, models_dir: Path, allow_download: bool = Fals
 
 
 class OpenClipEmbedder:
-    """Embedder backed by an open_clip model; one lock so concurrent requests don't oversubscribe cores."""
+    """Embedder backed by an open_clip model, its image tower run by `backend` (embed/backends.py);
+    one lock so concurrent requests don't oversubscribe cores."""
 
     def __init__(
-        self, spec: ModelSpec, *, models_dir: Path, device: str = "cpu", allow_download: bool = False
+        self,
+        spec: ModelSpec,
+        *,
+        models_dir: Path,
+        device: str = "cpu",
+        allow_download: bool = False,
+        backend: str = TORCH,
+        graph_cache: Path | None = None,
     ):
         device = resolve_device(device)
+        check_backend(backend, device)
         loaded = load_model(spec, models_dir=models_dir, allow_download=allow_download)
         self._model: Any = loaded.model.to(device)
         self._device = torch.device(device)
@@ -206,8 +216,16 @@ class OpenClipEmbedder:
         self._tokenizer: Any = loaded.tokenizer
         dim = int(loaded.model_cfg["embed_dim"])
         self._identity = ModelIdentity(
-            spec.text, loaded.architecture, loaded.weights, dim, loaded.preprocessing
+            spec.text, loaded.architecture, loaded.weights, dim, loaded.preprocessing, backend
         )
+        if backend == TORCH:
+            self._image_tower = torch_tower(self._model.visual, self._device)
+        else:
+            height, width = loaded.preprocessing["image_size"]
+            model_key = f"{loaded.architecture}|{loaded.weights}|{config_digest(loaded.model_cfg)}"
+            self._image_tower = exported_tower(
+                backend, self._model.visual, (height, width), model_key, graph_cache
+            )
         self._lock = threading.Lock()
         if spec.is_random:
             log.warning(RANDOM_WEIGHTS_WARNING, spec.text)
@@ -223,10 +241,17 @@ class OpenClipEmbedder:
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = torch.stack([self._preprocess(img) for img in images]).to(self._device)
-        with self._lock, torch.inference_mode():
-            features = self._model.encode_image(batch, normalize=True)
-        return _to_unit_rows(features)
+        return self.embed_prepared(self.prepare_images(images))
+
+    def prepare_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The model's preprocessing of each image, stacked: float32 [n, 3, H, W]."""
+        return torch.stack([self._preprocess(img) for img in images])
+
+    def embed_prepared(self, pixels: torch.Tensor) -> np.ndarray:
+        """Unit embeddings of prepared images (prepare_images), in one forward."""
+        with self._lock:
+            features = self._image_tower(pixels)
+        return _unit_rows(features)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -234,19 +259,30 @@ class OpenClipEmbedder:
         tokens = self._tokenizer(list(texts)).to(self._device)
         with self._lock, torch.inference_mode():
             features = self._model.encode_text(tokens, normalize=True)
-        return _to_unit_rows(features)
+        return _unit_rows(features.float().cpu().numpy())
 
 
-def _to_unit_rows(features: torch.Tensor) -> np.ndarray:
-    rows = features.float().cpu().numpy().astype(np.float32, copy=False)
-    # Renormalise in float32: the model may run in lower precision.
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    rows = np.asarray(features, dtype=np.float32)
+    # Normalised here, in float32, whatever the backend and precision the model ran in.
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return np.ascontiguousarray(rows / np.maximum(norms, 1e-12))
 
 
 def load_embedder(
-    spec_text: str, *, models_dir: Path, device: str = "cpu", allow_download: bool = False
+    spec_text: str,
+    *,
+    models_dir: Path,
+    device: str = "cpu",
+    allow_download: bool = False,
+    backend: str = TORCH,
+    graph_cache: Path | None = None,
 ) -> OpenClipEmbedder:
     return OpenClipEmbedder(
-        parse_model_spec(spec_text), models_dir=models_dir, device=device, allow_download=allow_download
+        parse_model_spec(spec_text),
+        models_dir=models_dir,
+        device=device,
+        allow_download=allow_download,
+        backend=backend,
+        graph_cache=graph_cache,
     )

@@ -9,15 +9,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from PIL import Image
 
 from snapbuy.catalog_views import CatalogViewMaker, with_views
-from snapbuy.embed.base import Embedder
+from snapbuy.embed.base import Embedder, SplitEmbedder, input_side
 from snapbuy.errors import ImageError
 from snapbuy.imaging import decode_image
 from snapbuy.indexing.embedding_cache import EmbeddingCache
 from snapbuy.indexing.image_bytes import JobBytes
 from snapbuy.indexing.options import EMBEDDING, IndexingOptions, IndexingProgress
+
+# Catalog JPEGs are decoded at a reduced scale keeping at least this many times the model's input side
+# on their shorter side: the model's resize loses nothing, catalog views keep detail to crop from, and
+# a phone-sized JPEG decodes in a fraction of the time (docs/benchmarks.md#the-real-model-on-the-cpu).
+DRAFT_FACTOR = 2
 
 
 @dataclass
@@ -33,7 +39,7 @@ class EmbeddedJobs:
 class _Pending:
     """Distinct contents waiting for the next model call, with every job that shares each."""
 
-    decodes: list[tuple[str, Future[Image.Image | str]]] = field(default_factory=list)
+    decodes: list[tuple[str, Future[Image.Image | torch.Tensor | str]]] = field(default_factory=list)
     jobs_of: dict[str, list[int]] = field(default_factory=dict)
 
 
@@ -51,45 +57,65 @@ class JobEmbedder:
         self.view_maker, self.progress = view_maker, progress
         self.result = EmbeddedJobs(np.zeros((jobs, embedder.dim), np.float32), np.zeros(jobs, bool))
         self._first_job_of: dict[str, int] = {}  # content hash -> a finished job holding its vector
+        # Images are prepared for the model (resized, normalised) in the decode pool, beside the
+        # model's forward, unless catalog views still need the decoded picture.
+        self._split = embedder if isinstance(embedder, SplitEmbedder) and view_maker is None else None
+        side = input_side(embedder.identity.preprocessing)
+        self._draft_side = DRAFT_FACTOR * side if side is not None else None
 
     def run(self, stream: Iterable[JobBytes]) -> EmbeddedJobs:
-        pending = _Pending()
+        # One batch ahead: while the model embeds a batch, the next one's images are read and decoded
+        # by the pool, so the model waits for neither.
+        filling, full = _Pending(), None
         with ThreadPoolExecutor(max_workers=self.options.decode_workers, thread_name_prefix="decode") as pool:
             for item in stream:
                 if item.data is None:
                     self._fail([item.job], item.reason or "no image data")
                     continue
-                self._take(item.job, item.data, pending, pool)
-                if len(pending.decodes) >= self.options.batch_size:
-                    self._flush(pending)
-                    pending = _Pending()
-            self._flush(pending)
+                self._take(item.job, item.data, filling, full, pool)
+                if len(filling.decodes) >= self.options.batch_size:
+                    if full is not None:
+                        self._flush(full)
+                    filling, full = _Pending(), filling
+            if full is not None:
+                self._flush(full)
+            self._flush(filling)
         return self.result
 
-    def _take(self, job: int, data: bytes, pending: _Pending, pool: ThreadPoolExecutor) -> None:
+    def _take(
+        self, job: int, data: bytes, filling: _Pending, full: _Pending | None, pool: ThreadPoolExecutor
+    ) -> None:
         digest = hashlib.sha256(data).hexdigest()
         if digest in self._first_job_of:
             self._reuse(job, self.result.vectors[self._first_job_of[digest]])
-        elif digest in pending.jobs_of:
-            pending.jobs_of[digest].append(job)
+        elif digest in filling.jobs_of:
+            filling.jobs_of[digest].append(job)
+        elif full is not None and digest in full.jobs_of:
+            full.jobs_of[digest].append(job)
         elif (cached := self.cache.get(digest)) is not None:
             self._first_job_of[digest] = job
             self._reuse(job, cached)
         else:
-            pending.jobs_of[digest] = [job]
-            pending.decodes.append((digest, pool.submit(self._decode, data)))
+            filling.jobs_of[digest] = [job]
+            filling.decodes.append((digest, pool.submit(self._decode, data)))
 
-    def _decode(self, data: bytes) -> Image.Image | str:
+    def _decode(self, data: bytes) -> Image.Image | torch.Tensor | str:
+        """The image, decoded (JPEG at a reduced scale that keeps twice the model's input side) and,
+        when the model allows, already prepared for it; or the reason it cannot be. Runs in the pool."""
         try:
-            return decode_image(
-                data, max_bytes=self.options.max_image_bytes, max_pixels=self.options.max_image_pixels
+            image = decode_image(
+                data,
+                max_bytes=self.options.max_image_bytes,
+                max_pixels=self.options.max_image_pixels,
+                draft_short_side=self._draft_side,
             )
         except ImageError as exc:
             return exc.message
+        return self._split.prepare_images([image])[0] if self._split is not None else image
 
     def _flush(self, pending: _Pending) -> None:
         digests: list[str] = []
-        images: list[Image.Image] = []
+        images: list[Image.Image | torch.Tensor] = []
         for digest, future in pending.decodes:
             outcome = future.result()
             if isinstance(outcome, str):
@@ -110,7 +136,12 @@ class JobEmbedder:
             self._first_job_of[digest] = jobs[0]
             self._advance(len(jobs))
 
-    def _embed(self, images: Sequence[Image.Image]) -> np.ndarray:
+    def _embed(self, decoded: Sequence[Image.Image | torch.Tensor]) -> np.ndarray:
+        if self._split is not None:
+            return self._split.embed_prepared(
+                torch.stack([t for t in decoded if isinstance(t, torch.Tensor)])
+            )
+        images = [image for image in decoded if isinstance(image, Image.Image)]
         vectors = self.embedder.embed_images(images)
         if self.view_maker is None:
             return vectors

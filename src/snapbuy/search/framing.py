@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapbuy.config import Settings
-from snapbuy.crops import DEFAULT_BOX_MARGINS, DEFAULT_BOX_SHIFT, DEFAULT_CROP_SCALES, FRAMING_TEMPERATURE
+from snapbuy.crops import (
+    DEFAULT_BOX_MARGINS,
+    DEFAULT_BOX_SHIFT,
+    DEFAULT_CROP_SCALES,
+    DEFAULT_MIRROR_VIEWS,
+    FRAMING_TEMPERATURE,
+)
 from snapbuy.errors import ConfigError
 
 
@@ -22,7 +28,7 @@ class FramingSettings:
     box_margins: tuple[float, ...] = DEFAULT_BOX_MARGINS
     box_shift: float = DEFAULT_BOX_SHIFT
     framing_temperature: float = FRAMING_TEMPERATURE
-    mirror_views: bool = True
+    mirror_views: bool = DEFAULT_MIRROR_VIEWS
 
     def __post_init__(self) -> None:
         if not self.box_margins or min(self.box_margins) <= 0:
@@ -43,7 +49,7 @@ class FramingSettings:
         box_margins: Sequence[float] = DEFAULT_BOX_MARGINS,
         box_shift: float = DEFAULT_BOX_SHIFT,
         framing_temperature: float = FRAMING_TEMPERATURE,
-        mirror_views: bool = True,
+        mirror_views: bool = DEFAULT_MIRROR_VIEWS,
     ) -> FramingSettings:
         return cls(tuple(crop_scales), tuple(box_margins), box_shift, framing_temperature, mirror_views)
 

@@ -4,7 +4,7 @@ when there is one, else by the grid crop that best matches the catalog."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -15,8 +15,12 @@ from snapbuy.embed.base import Embedder, input_side
 from snapbuy.errors import InvalidParameterError
 from snapbuy.search.framing import FramingSettings
 
-if TYPE_CHECKING:
-    from snapbuy.localiser import ProductLocaliser
+
+class Localiser(Protocol):
+    """Finds the product in a photo (snapbuy.localiser.ProductLocaliser, or one run elsewhere)."""
+
+    def find(self, image: Image.Image) -> Box | None: ...
+
 
 # Rows of L2-normalised vectors -> each row's cosine similarity to its nearest catalog vector.
 BestCatalogScores = Callable[[np.ndarray], np.ndarray]
@@ -35,7 +39,7 @@ class QueryEncoder:
         embedder: Embedder,
         best_catalog_scores: BestCatalogScores,
         framing: FramingSettings | None = None,
-        localiser: ProductLocaliser | None = None,
+        localiser: Localiser | None = None,
     ) -> None:
         """`best_catalog_scores` judges candidate framings against the catalog; the encoder needs
         nothing else of it."""
