@@ -32,7 +32,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 # Benchmarks: every suite in SUITES; BENCH=--quick for the few-minute versions; results in bench-results/.
-SUITES ?= search embed api ingest quality
+SUITES ?= search embed api query ingest quality
 bench: $(STAMP)
 	set -e; for suite in $(SUITES); do $(PY) -m snapbuy bench $$suite $(BENCH); done
 
