@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from PIL import Image
 from snapbuy.api.access import hash_key, new_key
 from snapbuy.bench.server_suite import adversarial_uploads
 from tests.api.helpers import photo_png
+from tests.api.test_upload import MALFORMED, image_body
 from tests.schema_fuzz import fuzz_every_operation
 from tests.serve_process import serve_process
 
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.slow
 APP_KEY = new_key()  # the shop's app: a few requests per test
 BURST_KEY = new_key()  # spent on the rate-limit test alone, so the other tests never meet the limit
 SHOP = "https://shop.example"
-BURST = 20
+BURST = 60
 EXAMPLES_PER_OPERATION = 25
 MB = 1024 * 1024
 
@@ -127,6 +129,41 @@ def test_json_logs_carry_request_ids_but_no_query_strings_or_photos(locked: tupl
     assert mine and mine[-1]["path"] == "/v1/search" and mine[-1]["status"] == answer.status_code
     assert "my-private-words" not in text
     assert photo[8:40].hex() not in text and APP_KEY not in text
+
+
+@pytest.mark.parametrize(
+    ("boundary", "body", "status", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_multipart_is_a_4xx_with_its_error(
+    locked: tuple[str, Path], boundary: str, body: bytes, status: int, code: str
+) -> None:
+    base, _ = locked
+    headers = {**app_headers(), "content-type": f"multipart/form-data; boundary={boundary}"}
+    answer = httpx.post(f"{base}/v1/search", content=body, headers=headers, timeout=60)
+    assert answer.status_code == status and answer.json()["error"]["code"] == code
+    assert len(answer.json()["error"]["message"]) < 300
+
+
+def test_echoes_are_clipped_and_a_disconnect_is_one_quiet_line(locked: tuple[str, Path]) -> None:
+    base, log_path = locked
+    huge = "c" * 10_000  # a request line stays under the HTTP parser's 16 KB limit
+    refused = search(base, photo_png(), app_headers(), category=huge)
+    assert refused.status_code == 422 and len(refused.text) < 1000
+    # Half an upload, then the client goes away.
+    host, port = base.removeprefix("http://").split(":")
+    body = image_body("B")
+    head = (
+        f"POST /v1/search HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {APP_KEY}\r\n"
+        f"Content-Type: multipart/form-data; boundary=B\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.encode() + body[: len(body) // 2])
+    deadline = time.monotonic() + 10
+    while '"status": 499' not in log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    text = log_path.read_text()
+    assert '"status": 499' in text
+    assert "Traceback" not in text and huge[:200] not in text
 
 
 def test_metrics_count_by_route_and_status_and_name_the_index(locked: tuple[str, Path]) -> None:
