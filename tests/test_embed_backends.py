@@ -4,6 +4,7 @@ exported graph is made once and reused, and the choices that cannot work are ref
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -70,10 +71,17 @@ def test_the_exported_graph_is_made_once_and_reused(tmp_path: Path, caplog: pyte
     assert np.array_equal(first, again)
 
 
-def test_a_cache_path_that_is_a_file_means_exporting_each_time(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime-int8"])
+def test_without_a_usable_cache_the_graph_is_exported_and_nothing_is_left_behind(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("x")
-    assert tiny("openvino", not_a_folder).embed_images(photos()).shape[0] == 5
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert tiny(backend, not_a_folder).embed_images(photos()).shape[0] == 5
+    assert list(scratch.iterdir()) == []  # the exported graph went with its temporary folder
 
 
 def test_unknown_backends_and_exported_graphs_on_a_gpu_are_refused() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -65,18 +66,22 @@ def exported_tower(
 ) -> ImageTower:
     """`visual` exported to ONNX (once per model, torch version and backend: see the module's notes)
     and loaded into `backend` with torch's thread count."""
-    folder = _writable(cache_dir)
-    onnx_path = folder / f"{_graph_name(model_key)}.onnx"
-    if not onnx_path.is_file():
-        _export(visual, image_size, onnx_path)
-    if backend == ONNXRUNTIME_INT8:
-        int8_path = onnx_path.with_suffix(".int8.onnx")
-        if not int8_path.is_file():
-            _quantise(onnx_path, int8_path)
-        return _onnxruntime_tower(int8_path)
-    if backend == ONNXRUNTIME:
-        return _onnxruntime_tower(onnx_path)
-    return _openvino_tower(onnx_path)
+    folder, temporary = _cache_folder(cache_dir)
+    try:
+        onnx_path = folder / f"{_graph_name(model_key)}.onnx"
+        if not onnx_path.is_file():
+            _export(visual, image_size, onnx_path)
+        if backend == ONNXRUNTIME_INT8:
+            int8_path = onnx_path.with_suffix(".int8.onnx")
+            if not int8_path.is_file():
+                _quantise(onnx_path, int8_path)
+            return _onnxruntime_tower(int8_path)
+        if backend == ONNXRUNTIME:
+            return _onnxruntime_tower(onnx_path)
+        return _openvino_tower(onnx_path)
+    finally:
+        if temporary:  # the runtimes hold the graph in memory once loaded: leave nothing behind
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _graph_name(model_key: str) -> str:
@@ -84,19 +89,19 @@ def _graph_name(model_key: str) -> str:
     return "visual-" + digest.hexdigest()[:24]
 
 
-def _writable(cache_dir: Path | None) -> Path:
-    """The cache folder, or a fresh temporary one when there is none or it cannot be written (models
-    mounted read-only): the graph is then exported again at each start."""
+def _cache_folder(cache_dir: Path | None) -> tuple[Path, bool]:
+    """(the cache folder, False), or (a fresh temporary folder, True) when there is none or it cannot
+    be written (models mounted read-only): the graph is then exported again at each start."""
     if cache_dir is not None:
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             probe = cache_dir / ".write-probe"
             probe.touch()
             probe.unlink()
-            return cache_dir
+            return cache_dir, False
         except OSError as exc:
             log.warning("cannot cache exported models in %s (%s); exporting at each start", cache_dir, exc)
-    return Path(tempfile.mkdtemp(prefix="snapbuy-graphs-"))
+    return Path(tempfile.mkdtemp(prefix="snapbuy-graphs-")), True
 
 
 def _export(visual: Any, image_size: tuple[int, int], target: Path) -> None:

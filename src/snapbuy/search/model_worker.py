@@ -98,7 +98,8 @@ class ModelWorker:
                 self._run_batch(self._gather(job, held))
 
     def _gather(self, first: _Photos, held: list[object]) -> list[_Photos]:
-        """`first` and the photo jobs queued behind it, up to max_batch_images; other jobs go to `held`."""
+        """`first` and the photo jobs queued behind it, up to max_batch_images (one search with more
+        views than that still goes whole); other jobs go to `held`."""
         batch, images = [first], len(first.pixels)
         deadline = time.monotonic() + self.max_wait_s
         while images < self.max_batch_images and not held:
