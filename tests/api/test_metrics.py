@@ -25,6 +25,7 @@ def test_metrics_count_requests_time_stages_and_name_the_index(
     assert 'snapbuy_index_info{index_type="flat",model=' in text and f'version="{version}"' in text
     assert "snapbuy_index_products 24.0" in text
     assert "snapbuy_searches_running 0.0" in text and "snapbuy_searches_waiting 0.0" in text
+    assert "snapbuy_model_forwards" not in text  # an injected service runs its model without a worker
     assert "/metrics" not in client.app.openapi()["paths"]  # type: ignore[attr-defined]
 
 

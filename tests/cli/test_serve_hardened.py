@@ -178,6 +178,10 @@ def test_metrics_count_by_route_and_status_and_name_the_index(locked: tuple[str,
         assert f'snapbuy_search_stage_seconds_count{{stage="{stage}"}}' in text
     assert "snapbuy_index_info{" in text and 'model="' in text and "snapbuy_index_products 24.0" in text
     assert "snapbuy_searches_running" in text and "snapbuy_searches_waiting" in text
+    # `snapbuy serve` runs the model on one worker thread that batches searches: its counts are there.
+    forwards = float(text.split("\nsnapbuy_model_forwards_total ")[1].split()[0])
+    images = float(text.split("\nsnapbuy_model_images_total ")[1].split()[0])
+    assert forwards >= 1 and images >= forwards and "snapbuy_model_queued 0.0" in text
 
 
 def test_a_search_past_its_deadline_is_504_and_the_server_goes_on(sample_index: Path) -> None:

@@ -131,7 +131,12 @@ def create_app(
     )
     _install_access(app, settings)
     app.state.metrics = (
-        install_metrics(app, holder.served_manifest, lambda: (limiter.running, limiter.waiting))
+        install_metrics(
+            app,
+            holder.served_manifest,
+            lambda: (limiter.running, limiter.waiting),
+            holder.served_embedder,
+        )
         if settings.metrics
         else None
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snapbuy.bundle import Manifest, read_current, release_lease, take_lease
+from snapbuy.embed.base import Embedder
 from snapbuy.errors import NotReadyError, SnapbuyError
 from snapbuy.search import SearchService
 
@@ -96,6 +97,11 @@ class ServiceHolder:
         """The served version's manifest (held in memory), or None while nothing is served."""
         slot = self._slot
         return None if slot is None else slot.service.bundle.manifest
+
+    def served_embedder(self) -> Embedder | None:
+        """The served version's embedder (shared by every version a server loads), or None."""
+        slot = self._slot
+        return None if slot is None else slot.service.embedder
 
     def reload(self) -> bool:
         """Serve the index's live version if it is a new one; True when it was swapped in. A version

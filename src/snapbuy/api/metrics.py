@@ -8,11 +8,13 @@ from collections.abc import Callable, Iterator, Mapping
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from snapbuy.bundle import Manifest
+from snapbuy.embed.base import Embedder
+from snapbuy.search.model_worker import WorkerEmbedder
 
 # Search stages take from under a millisecond (search) to a second or more (a crop grid on a slow CPU).
 STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -61,6 +63,31 @@ class SearchQueueCollector(Collector):
         )
 
 
+class ModelWorkerCollector(Collector):
+    """How a server's model worker batches (search/model_worker.py): forwards run for photos, the
+    images they carried, and model calls waiting. Nothing when the model runs without one."""
+
+    def __init__(self, current: Callable[[], Embedder | None]) -> None:
+        self.current = current
+
+    def collect(self) -> Iterator[Metric]:
+        embedder = self.current()
+        if not isinstance(embedder, WorkerEmbedder):
+            return
+        worker = embedder.worker
+        yield CounterMetricFamily(
+            "snapbuy_model_forwards", "Image-tower forwards run for photo searches.", value=worker.batches
+        )
+        yield CounterMetricFamily(
+            "snapbuy_model_images",
+            "Images those forwards carried (divided by forwards: the mean batch).",
+            value=worker.batched_images,
+        )
+        yield GaugeMetricFamily(
+            "snapbuy_model_queued", "Model calls waiting for the model.", value=worker.queued
+        )
+
+
 class ServerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -79,14 +106,18 @@ class ServerMetrics:
 
 
 def install_metrics(
-    app: FastAPI, current: Callable[[], Manifest | None], search_load: Callable[[], tuple[int, int]]
+    app: FastAPI,
+    current: Callable[[], Manifest | None],
+    search_load: Callable[[], tuple[int, int]],
+    embedder: Callable[[], Embedder | None] = lambda: None,
 ) -> ServerMetrics:
     """Instrument every route and expose /metrics (left out of the OpenAPI schema); `current` gives the
     manifest of the version being served (None while loading), `search_load` the photo searches
-    running and waiting."""
+    running and waiting, `embedder` the served model (its worker's batching, when it has one)."""
     registry = CollectorRegistry()
     registry.register(ServedIndexCollector(current))
     registry.register(SearchQueueCollector(search_load))
+    registry.register(ModelWorkerCollector(embedder))
     Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
         app, endpoint="/metrics", include_in_schema=False
     )
