@@ -16,7 +16,7 @@ from snapbuy.crops import (
     DEFAULT_MIRROR_VIEWS,
     FRAMING_TEMPERATURE,
 )
-from snapbuy.embed.backends import BACKENDS
+from snapbuy.embed.backends import unknown_backend
 
 DEFAULT_MODEL_SPEC = "ViT-B-32:laion2b_s34b_b79k"
 # The product's architecture with random weights: speed does not depend on weight values, so speed
@@ -258,8 +258,8 @@ class Settings(BaseSettings):
     @field_validator("backend")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if value not in BACKENDS:
-            raise ValueError(f"unknown inference backend {value!r}; use one of {', '.join(BACKENDS)}")
+        if (problem := unknown_backend(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @property

@@ -15,7 +15,7 @@ from snapbuy.embed.openclip import OpenClipEmbedder, load_embedder
 from snapbuy.embed.spec import parse_model_spec
 from snapbuy.index import VectorIndex, load_vector_index
 from snapbuy.index.torch_exact import TorchExactIndex, gpu_topk
-from snapbuy.localiser import ProductLocaliser, localiser_for
+from snapbuy.localiser import ProductLocaliser, load_localiser, localiser_for
 from snapbuy.search import CatalogSearcher, FramingSettings, QueryEncoder, SearchService
 from snapbuy.search.model_worker import ModelWorker, WorkerEmbedder, WorkerLocaliser
 from snapbuy.search.query_encoder import Localiser
@@ -24,12 +24,12 @@ from snapbuy.store import ProductStore
 log = logging.getLogger(__name__)
 
 
-def settings_embedder(spec: str, settings: Settings, device: str | None = None) -> OpenClipEmbedder:
+def settings_embedder(spec: str, settings: Settings) -> OpenClipEmbedder:
     """The model `spec` as the settings load it: their models folder, device, backend and downloads."""
     return load_embedder(
         spec,
         models_dir=settings.models_dir,
-        device=device or resolve_device(settings.device),
+        device=resolve_device(settings.device),
         allow_download=settings.allow_download,
         backend=settings.backend,
         graph_cache=settings.graph_cache_dir,
@@ -42,8 +42,7 @@ def configured_localiser(spec: str, settings: Settings) -> ProductLocaliser | No
     if not settings.localise:
         return None
     if settings.localiser is not None:
-        log.info("product localiser %s finds the product in photos before embedding", settings.localiser)
-        return ProductLocaliser.load(settings.localiser)
+        return load_localiser(settings.localiser)
     return localiser_for(parse_model_spec(spec))
 
 

@@ -271,6 +271,11 @@ def localiser_for(spec: ModelSpec) -> ProductLocaliser | None:
             "between writing the two, or a file copied from another model): train the model again, or "
             f"delete {path} to search without it"
         )
+    return load_localiser(path)
+
+
+def load_localiser(path: Path) -> ProductLocaliser:
+    """The localiser in `path`, said once in the log: searches find the product with it."""
     localiser = ProductLocaliser.load(path)
     log.info("product localiser %s finds the product in photos before embedding", path)
     return localiser

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from snapbuy.bench.query_suite import ServerFigures, bare_forwards, serve_and_time, write_query_results
+from snapbuy.bench.api_suite import serve_and_time
+from snapbuy.bench.query_suite import ServerFigures, bare_forwards, write_query_results
 from tests.conftest import SAMPLE_CATALOG, TINY_SPEC
 
 PHOTOS = sorted((SAMPLE_CATALOG.parent / "images").glob("*.jpg"))[:3]
@@ -21,7 +22,7 @@ def test_forwards_and_uploads_are_reported_against_the_float32_forward(
     forwards = bare_forwards(TINY_SPEC, Path("models"), tmp_path / "graphs", ["torch", "onnxruntime"], 3)
     assert [f.backend for f in forwards] == ["torch", "onnxruntime"]
     assert all(f.batch1_ms > 0 and f.batch16_images_per_s > 0 for f in forwards)
-    levels = serve_and_time(sample_index, [p.read_bytes() for p in PHOTOS], {}, (1, 2), 4)
+    levels = serve_and_time(sample_index, [p.read_bytes() for p in PHOTOS], {}, (1, 2), 4, query="?k=4")
     assert [(lv.concurrency, lv.requests) for lv in levels] == [(1, 4), (2, 4)]
     assert all(lv.errors == 0 and lv.latency_ms["p50"] <= lv.latency_ms["p99"] for lv in levels)
     json_path, md_path = write_query_results(

@@ -5,7 +5,6 @@ in-process under tests/api/; these check that the command wires them up."""
 
 from __future__ import annotations
 
-import io
 import json
 import socket
 import time
@@ -19,8 +18,8 @@ import schemathesis
 from PIL import Image
 
 from snapbuy.api.access import hash_key, new_key
-from snapbuy.bench.server_suite import adversarial_uploads
-from tests.api.helpers import photo_png
+from snapbuy.bench.server_suite import adversarial_uploads, memory_mb
+from tests.api.helpers import encode, photo_png
 from tests.api.test_upload import MALFORMED, image_body
 from tests.schema_fuzz import fuzz_every_operation
 from tests.serve_process import serve_process
@@ -198,15 +197,11 @@ def test_a_search_past_its_deadline_is_504_and_the_server_goes_on(sample_index: 
 
 
 def peak_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
+    return memory_mb(pid, "VmHWM")
 
 
 def jpeg(size: tuple[int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (200, 190, 180)).save(out, "JPEG", quality=80)
-    return out.getvalue()
+    return encode(Image.new("RGB", size, (200, 190, 180)), "JPEG", quality=80)
 
 
 def test_a_40_mp_upload_raises_the_servers_peak_by_under_100_mb(plain: tuple[str, int]) -> None:

@@ -3,7 +3,6 @@ pool, one batch ahead of the model, and the vectors are those the model gives fo
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,14 +18,13 @@ from snapbuy.indexing.embedding import JobEmbedder
 from snapbuy.indexing.embedding_cache import EmbeddingCache
 from snapbuy.indexing.image_bytes import JobBytes
 from snapbuy.indexing.options import IndexingOptions
+from tests.api.helpers import encode
 
 BATCH = 4
 
 
 def jpeg(value: int, size: tuple[int, int] = (640, 480)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, (value, 255 - value, 90)).save(out, "JPEG", quality=90)
-    return out.getvalue()
+    return encode(Image.new("RGB", size, (value, 255 - value, 90)), "JPEG", quality=90)
 
 
 class Spy:

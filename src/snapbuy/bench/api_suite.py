@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,6 +58,26 @@ def time_level(url: str, photos: list[bytes], concurrency: int, requests: int) -
     )
 
 
+def serve_and_time(
+    index: Path,
+    photos: list[bytes],
+    env: dict[str, str] | None,
+    concurrency: Sequence[int],
+    requests: int,
+    *,
+    query: str = "",
+    warm_uploads: int = 1,
+) -> list[LevelFigures]:
+    """Start `snapbuy serve --index INDEX` on a free loopback port, send `warm_uploads` photos, time
+    at least `requests` uploads (two per client) to POST /v1/search`query` at each concurrency
+    level, and stop the server."""
+    with running_server(index, env) as (base, _):
+        url = f"{base}/v1/search{query}"
+        for photo in photos[:warm_uploads]:
+            post_photo(url, photo)
+        return [time_level(url, photos, c, max(requests, 2 * c)) for c in concurrency]
+
+
 def api_benchmark(
     index: Path,
     photos: list[bytes],
@@ -69,9 +90,7 @@ def api_benchmark(
     """Start `snapbuy serve --index INDEX` on a free loopback port, time `requests` uploads of the
     given photos at each concurrency level, and stop the server."""
     open_current(index)  # a missing or broken index fails here, clearly, before a server starts
-    with running_server(index, env) as (base, _):
-        post_photo(f"{base}/v1/search", photos[0])  # warm-up
-        levels = [time_level(f"{base}/v1/search", photos, c, requests) for c in concurrency]
+    levels = serve_and_time(index, photos, env, concurrency, requests)
     single = levels[0]
     payload: dict[str, Any] = {
         "suite": "api",

@@ -40,13 +40,22 @@ class EmbedFigures:
     bare_forward_images_per_second: float | None = None
 
 
-def _bare_forward_rate(embedder: SplitEmbedder, side: int, images: int) -> float:
-    pixels = torch.rand(PIPELINE_BATCH, 3, side, side)
-    embedder.embed_prepared(pixels[:2])  # warm
-    started = time.perf_counter()
-    for _ in range(max(1, images // PIPELINE_BATCH)):
+def forward_seconds(embedder: SplitEmbedder, side: int, batch: int, repeats: int) -> list[float]:
+    """Seconds each of `repeats` bare forwards of `batch` prepared (random) images took, after one
+    forward to warm up (first-call allocations, lazy initialisation)."""
+    pixels = torch.rand(batch, 3, side, side)
+    embedder.embed_prepared(pixels)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
         embedder.embed_prepared(pixels)
-    return max(1, images // PIPELINE_BATCH) * PIPELINE_BATCH / (time.perf_counter() - started)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def _bare_forward_rate(embedder: SplitEmbedder, side: int, images: int) -> float:
+    forwards = max(1, images // PIPELINE_BATCH)
+    return forwards * PIPELINE_BATCH / sum(forward_seconds(embedder, side, PIPELINE_BATCH, forwards))
 
 
 def _pipeline_rate(embedder: Embedder, photos: Sequence[Path], workdir: Path) -> float:

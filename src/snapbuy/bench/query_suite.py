@@ -9,18 +9,14 @@ forward, and the throughput at each level as a multiple of one client's."""
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from snapbuy.bench.api_suite import LevelFigures, time_level
-from snapbuy.bench.http_client import post_photo
+from snapbuy.bench.api_suite import LevelFigures
+from snapbuy.bench.embed_suite import forward_seconds
 from snapbuy.bench.report import machine
-from snapbuy.bench.serve_process import running_server
 from snapbuy.embed.backends import TORCH
 from snapbuy.embed.base import input_side
 from snapbuy.embed.openclip import load_embedder
@@ -48,18 +44,8 @@ def bare_forwards(
     for backend in backends:
         embedder = load_embedder(spec, models_dir=models_dir, backend=backend, graph_cache=graph_cache)
         side = input_side(embedder.identity.preprocessing) or 224
-        one, sixteen = torch.rand(1, 3, side, side), torch.rand(16, 3, side, side)
-        embedder.embed_prepared(one)  # warm: first-call allocations, lazy initialisation
-        singles = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            embedder.embed_prepared(one)
-            singles.append(time.perf_counter() - started)
-        batches = []
-        for _ in range(max(2, repeats // 5)):
-            started = time.perf_counter()
-            embedder.embed_prepared(sixteen)
-            batches.append(time.perf_counter() - started)
+        singles = forward_seconds(embedder, side, 1, repeats)
+        batches = forward_seconds(embedder, side, 16, max(2, repeats // 5))
         figures.append(
             ForwardFigures(
                 backend,
@@ -68,20 +54,6 @@ def bare_forwards(
             )
         )
     return figures
-
-
-def serve_and_time(
-    index: Path,
-    photos: list[bytes],
-    env: dict[str, str],
-    concurrency: Sequence[int],
-    requests: int,
-) -> list[LevelFigures]:
-    with running_server(index, env) as (base, _):
-        url = f"{base}/v1/search?k=4"
-        for photo in photos[:2]:
-            post_photo(url, photo)  # warm
-        return [time_level(url, photos, c, max(requests, 2 * c)) for c in concurrency]
 
 
 def write_query_results(

@@ -61,9 +61,10 @@ class SwapFigures:
     new_version: str
 
 
-def _rss_mb(pid: int) -> float:
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's memory figure from /proc/PID/status in MB: VmRSS (resident now) or VmHWM (peak)."""
     status = Path(f"/proc/{pid}/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+    line = next(line for line in status.splitlines() if line.startswith(f"{field}:"))
     return int(line.split()[1]) / 1024
 
 
@@ -123,7 +124,7 @@ def measure_memory(base: str, pid: int, uploads: dict[str, bytes], total: int, c
                 )
             )
         statuses.update(str(s) for s in batch)
-        samples.append(_rss_mb(pid))
+        samples.append(memory_mb(pid))
     return MemoryFigures(
         uploads=total,
         statuses=dict(sorted(statuses.items())),

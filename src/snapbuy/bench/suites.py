@@ -140,7 +140,8 @@ def run_server_suite(request: BenchRequest) -> list[Path]:
 def run_query_suite(request: BenchRequest) -> list[Path]:
     import torch
 
-    from snapbuy.bench.query_suite import ServerFigures, bare_forwards, serve_and_time, write_query_results
+    from snapbuy.bench.api_suite import serve_and_time
+    from snapbuy.bench.query_suite import ServerFigures, bare_forwards, write_query_results
     from snapbuy.embed.backends import BACKENDS, TORCH
     from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
     from snapbuy.indexing import IndexingOptions, build_index

@@ -55,6 +55,11 @@ class Product:
         started = self.sale_starts is None or self.sale_starts <= at
         return started and (self.sale_ends is None or at < self.sale_ends)
 
+    @property
+    def first_local_image(self) -> Path | None:
+        """The first of the product's images that is a file on disk (not an http link), if any."""
+        return next((ref.path for ref in self.images if ref.path is not None), None)
+
     def price_paid(self, at: datetime) -> float:
         """The sale price while the sale is active, else the regular price."""
         if self.sale_price is not None and self.sale_active(at):

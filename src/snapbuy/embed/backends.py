@@ -42,9 +42,16 @@ ONNX_OPSET = 17
 ImageTower = Callable[[torch.Tensor], np.ndarray]
 
 
+def unknown_backend(backend: str) -> str | None:
+    """Why `backend` cannot be used, when it names none of BACKENDS; None when it is one."""
+    if backend in BACKENDS:
+        return None
+    return f"unknown inference backend {backend!r}; use one of {', '.join(BACKENDS)}"
+
+
 def check_backend(backend: str, device: str) -> None:
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown inference backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if (problem := unknown_backend(backend)) is not None:
+        raise ConfigError(problem)
     if backend != TORCH and not device.startswith("cpu"):
         raise ConfigError(
             f"the {backend} backend runs on the CPU; on {device} use the torch backend "

@@ -48,11 +48,7 @@ def train_localiser_only(
     if minutes <= 0:
         raise InvalidParameterError(f"--minutes must be positive, got {minutes}")
     catalog = read_catalog(catalog_path, skip_invalid=True)
-    paths = [
-        path
-        for product in catalog.products
-        if (path := next((ref.path for ref in product.images if ref.path is not None), None)) is not None
-    ]
+    paths = [path for product in catalog.products if (path := product.first_local_image) is not None]
     if len(paths) < 2:
         raise InvalidParameterError(
             f"{catalog_path} has fewer than two products with local images to train the localiser on"

@@ -39,7 +39,7 @@ def prepare_training_set(
     catalog = read_catalog(catalog_path, skip_invalid=True)
     images, sprites, titles, paths, cut_outs, design_names = [], [], [], [], [], []
     for product in catalog.products:
-        path = next((ref.path for ref in product.images if ref.path is not None), None)
+        path = product.first_local_image
         if path is None:
             continue
         try:
