@@ -71,6 +71,16 @@ def test_the_exported_graph_is_made_once_and_reused(tmp_path: Path, caplog: pyte
     assert np.array_equal(first, again)
 
 
+def test_the_quantisers_line_per_tensor_stays_out_of_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # the root logger at INFO, as the CLI sets it
+    tiny("onnxruntime-int8", tmp_path).embed_images(photos())
+    assert [r.getMessage() for r in caplog.records if r.name == "snapbuy.embed.backends"]  # our own lines
+    assert not [r for r in caplog.records if r.name == "root" and r.levelno < logging.WARNING]
+    assert logging.getLogger().level == logging.INFO  # put back as it was
+
+
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime-int8"])
 def test_without_a_usable_cache_the_graph_is_exported_and_nothing_is_left_behind(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -15,7 +15,8 @@ import logging
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,13 +140,27 @@ def _export(visual: Any, image_size: tuple[int, int], target: Path) -> None:
     write_file_atomically(target, write)
 
 
+@contextmanager
+def _root_logger_quiet() -> Iterator[None]:
+    """onnxruntime's quantiser logs a line per tensor through the root logger (hundreds for a ViT),
+    which would bury snapbuy's own lines; only its warnings are let through."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+
+
 def _quantise(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     log.info("quantising the image tower's weights to int8 (%s)", target.name)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         staged = Path(scratch) / target.name
-        quantize_dynamic(source, staged, weight_type=QuantType.QInt8)
+        with _root_logger_quiet():
+            quantize_dynamic(source, staged, weight_type=QuantType.QInt8)
         write_file_atomically(target, lambda fh: fh.write(staged.read_bytes()))
 
 
