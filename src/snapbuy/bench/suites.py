@@ -29,6 +29,7 @@ class BenchRequest:
     index_types: tuple[str, ...] = ()
     spectrum: str = "decaying"
     model: str | None = None
+    photos: Path | None = None  # a folder of JPEGs for the embed suite; None: drawn demo-shop photos
     batch: int = 1024
     batches: int = 20
     say: Callable[[str], None] = print
@@ -80,10 +81,25 @@ def run_embed_suite(request: BenchRequest) -> list[Path]:
     settings = request.settings
     spec = request.model or SPEED_MODEL_SPEC
     embedder = settings_embedder(spec, settings)
+    if request.photos is not None:
+        paths, _ = embed_benchmark(
+            embedder, jpeg_files(request.photos), request.out, crop_scales=settings.crop_scales
+        )
+        return list(paths)
     with tempfile.TemporaryDirectory(prefix="snapbuy-embed-") as tmp:
         _, photos = _shop(Path(tmp), 40, 16 if request.quick else 64)
         paths, _ = embed_benchmark(embedder, photos, request.out, crop_scales=settings.crop_scales)
     return list(paths)
+
+
+def jpeg_files(folder: Path) -> list[Path]:
+    """The JPEG files directly in `folder`, in name order; an error when there are none."""
+    if not folder.is_dir():
+        raise InvalidParameterError(f"--photos {folder} is not a folder")
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg") and p.is_file())
+    if not photos:
+        raise InvalidParameterError(f"--photos {folder} holds no .jpg or .jpeg files")
+    return photos
 
 
 def run_api_suite(request: BenchRequest) -> list[Path]:

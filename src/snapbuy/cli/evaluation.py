@@ -64,6 +64,10 @@ def bench_command(
         str | None,
         typer.Option("--model", help=f"embed and api suites: model spec (default {SPEED_MODEL_SPEC})"),
     ] = None,
+    photos: Annotated[
+        Path | None,
+        typer.Option("--photos", help="embed suite: a folder of JPEG photos to embed (default: drawn ones)"),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, help="gpu suite: queries per batch")] = 1024,
     batches: Annotated[int, typer.Option("--batches", min=1, help="gpu suite: timed batches")] = 20,
     out: Annotated[Path, typer.Option("--out", help="folder for the JSON, Markdown and PNG results")] = Path(
@@ -83,6 +87,7 @@ def bench_command(
         index_types=tuple(index_types or ()),
         spectrum=spectrum,
         model=model,
+        photos=photos,
         batch=batch,
         batches=batches,
         say=typer.echo,
