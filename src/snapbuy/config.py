@@ -235,9 +235,10 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_BOX_MARGINS),
         min_length=1,
         description="With the localiser: squares of these margins (times the found box's longer side) are "
-        "embedded and weighed together; each is one more image through the model. [1.1] is fastest; "
-        "'[0.85,1,1.1,1.25,1.4,1.6,1.9]' with SNAPBUY_BOX_SHIFT=0.1 and SNAPBUY_MIRROR_VIEWS=true (22 "
-        "views) finds more, at 7x the model's work.",
+        "embedded and weighed together; each is one more image through the model. [1.1], one view, is "
+        "enough with a well-trained localiser; '[0.85,1.1,1.4]' helps a weakly trained one (such as the "
+        "7-minute demo's); '[0.85,1,1.1,1.25,1.4,1.6,1.9]' with SNAPBUY_BOX_SHIFT=0.1 and "
+        "SNAPBUY_MIRROR_VIEWS=true (22 views) finds a little more, at 22x the model's work.",
     )
     box_shift: float = Field(
         default=DEFAULT_BOX_SHIFT,

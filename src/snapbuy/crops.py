@@ -22,11 +22,13 @@ CROP_MARGIN = 1.1
 # off-centre, and one of these frames the product as the catalog does. Each framing weighs in by how
 # closely it matches its nearest catalog product (search.query_encoder, FRAMING_TEMPERATURE).
 # Every view is one more image through the model, and with a CLIP ViT-B-32 on a CPU the views are most
-# of a query's cost: three tight-to-loose squares cost a seventh of the 22 views of margins
-# (0.85, 1.0, 1.1, 1.25, 1.4, 1.6, 1.9) with shifts of 0.1 and mirror images, for 3.4 points of
-# item-group recall@1 on the demo shop (docs/experiments/2026-12-04-query-cost.md#framings), which the
-# settings can buy back.
-DEFAULT_BOX_MARGINS: tuple[float, ...] = (0.85, CROP_MARGIN, 1.4)
+# of a query's cost. The framings make up for an imprecise box: around the true box one view at
+# CROP_MARGIN finds as much as 22 framings (0.813 against 0.821 item-group recall@1 on the demo shop),
+# and around the box of a localiser trained 9,000 steps one view finds as much as three (0.741 against
+# 0.740) and as much as 22 found with the 1,400-step localiser the demo trains in 7 minutes
+# (docs/experiments/2026-12-04-one-view.md). So one view by default; a weakly trained localiser is
+# helped by SNAPBUY_BOX_MARGINS='[0.85,1.1,1.4]' (3.7 points there).
+DEFAULT_BOX_MARGINS: tuple[float, ...] = (CROP_MARGIN,)
 DEFAULT_BOX_SHIFT = 0.0
 DEFAULT_MIRROR_VIEWS = False
 # Softmax temperature over the framings' nearest-product scores (cosine similarities); 0 weighs them all

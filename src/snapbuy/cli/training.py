@@ -9,6 +9,12 @@ import typer
 
 from snapbuy.cli.common import reports_errors, settings_with
 
+# A localiser trained this many steps frames products well enough that search embeds one view of its
+# box (9,069 steps: 25 minutes on a 2-core CPU, drawing included; 1,435 steps left 3.7 points of
+# recall to extra framings): docs/experiments/2026-12-04-one-view.md. The minutes only cap a slow machine.
+LOCALISER_ONLY_STEPS = 9000
+LOCALISER_ONLY_MINUTES = 30.0
+
 SeedOption = Annotated[int, typer.Option("--seed")]
 DeviceOption = Annotated[
     str | None,
@@ -110,11 +116,12 @@ def train_localiser_command(
     catalog: Annotated[Path, typer.Argument(help="catalog feed whose product images to train on")],
     out: Annotated[Path, typer.Option("--out", help="localiser to write, e.g. models/shop.localiser.pt")],
     minutes: Annotated[
-        float, typer.Option("--minutes", min=0.01, help="training time, drawing its scenes included")
-    ] = 1.5,
+        float, typer.Option("--minutes", min=0.01, help="most training time, drawing its scenes included")
+    ] = LOCALISER_ONLY_MINUTES,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", min=1, help="also stop after this many steps")
-    ] = None,
+        int | None,
+        typer.Option("--max-steps", min=1, help="stop after this many steps, if the minutes last that long"),
+    ] = LOCALISER_ONLY_STEPS,
     seed: SeedOption = 0,
     device: DeviceOption = None,
     precision: Annotated[
