@@ -73,6 +73,20 @@ def test_search_with_category_prints_a_table(cli_index: Path) -> None:
     assert "budget [" in result.output and "premium [" in result.output
 
 
+def test_search_says_where_it_looked_and_takes_a_box(cli_index: Path) -> None:
+    photo = IMAGES / "mug-1-red.jpg"
+    command = ["search", str(photo), "--index", str(cli_index)]
+    found = runner.invoke(app, command)
+    assert found.exit_code == 0, found.output
+    assert "product at x " in found.output and ("(crop grid)" in found.output or "(photo)" in found.output)
+    told = runner.invoke(app, [*command, "--box", "0.1,0.2,0.6,0.9", "--json"])
+    assert told.exit_code == 0, told.output
+    query = json.loads(told.stdout[told.stdout.index("{") :])["query"]
+    assert query["box_source"] == "client" and query["box"]["x0"] == 0.1 and query["box"]["y1"] == 0.9
+    refused = runner.invoke(app, [*command, "--box", "0.6,0.2,0.1,0.9"])
+    assert refused.exit_code != 0 and "x0 < x1" in refused.output
+
+
 def test_search_json_items_carry_stock_and_sale(stocked_sample_index: Path) -> None:
     command = ["search", str(IMAGES / "wat-1-black.jpg"), "--index", str(stocked_sample_index)]
     command += ["--category", "watch", "-k", "6", "--json"]

@@ -12,10 +12,14 @@ from snapbuy.crops import (
     box_views,
     crop_boxes,
     crop_with_edges,
+    normalised_box,
+    parse_normalised_box,
+    pixel_box,
     query_crops,
     shrunk,
     square_around,
 )
+from snapbuy.errors import InvalidParameterError
 
 
 def covered(boxes: list[tuple[int, int, int, int]], size: tuple[int, int]) -> bool:
@@ -124,3 +128,31 @@ def test_box_views_near_the_edge_have_no_black_bands() -> None:
     views = box_views(photo, (0, 0, 40, 60), [(1.25, 0.0, 0.0)], mirror=False)
     assert views[0].size == (75, 75)
     assert np.asarray(views[0]).min() == 160
+
+
+def test_boxes_go_to_shares_of_the_photo_and_back() -> None:
+    assert normalised_box((20, 50, 60, 150), (100, 200)) == (0.2, 0.25, 0.6, 0.75)
+    assert pixel_box((0.2, 0.25, 0.6, 0.75), (100, 200)) == (20, 50, 60, 150)
+    # A box reaching past the photo is clipped to it; a sliver still covers a pixel each way.
+    assert normalised_box((-10, -5, 120, 150), (100, 200)) == (0.0, 0.0, 1.0, 0.75)
+    assert pixel_box((0.999, 0.5, 1.0, 0.5001), (100, 200)) == (99, 100, 100, 101)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("0.1,0.2,0.5", "four numbers"),
+        ("a,b,c,d", "four numbers"),
+        ("0.1,0.2,nan,0.9", "four numbers"),
+        ("0.5,0.2,0.1,0.9", "x0 < x1"),
+        ("0.1,0.2,0.5,1.5", "inside the photo"),
+        ("-0.1,0.2,0.5,0.9", "inside the photo"),
+    ],
+)
+def test_a_clients_box_is_checked(text: str, problem: str) -> None:
+    with pytest.raises(InvalidParameterError, match=problem):
+        parse_normalised_box(text)
+
+
+def test_a_clients_box_is_read() -> None:
+    assert parse_normalised_box("0.1, 0.2,0.5 ,0.9") == (0.1, 0.2, 0.5, 0.9)

@@ -10,10 +10,14 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from snapbuy.errors import InvalidParameterError
+
 # Crop sides as fractions of the photo's shorter side; consecutive crops overlap by half.
 DEFAULT_CROP_SCALES: tuple[float, ...] = (1.0, 0.7, 0.5)
 
 Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in photo pixels
+# (x0, y0, x1, y1) as shares of the photo's width and height, 0 to 1: the same place at any photo size.
+NormalisedBox = tuple[float, float, float, float]
 # The crop around a found product box: the box's longer side times this, as in a tight product shot.
 CROP_MARGIN = 1.1
 # Search embeds framings of a found box: squares of these margins, centred on it, and (with a shift)
@@ -111,6 +115,43 @@ def box_views(
 def overlap_area(a: Sequence[float], b: Sequence[float]) -> float:
     """The area two (x0, y0, x1, y1) boxes share (0 when they are apart)."""
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def normalised_box(box: Box, size: tuple[int, int]) -> NormalisedBox:
+    """`box` (pixels of a photo of `size`) as shares of the photo's sides, clipped to the photo."""
+    width, height = size
+    x0, y0, x1, y1 = box
+    return (
+        min(1.0, max(0.0, x0 / width)),
+        min(1.0, max(0.0, y0 / height)),
+        min(1.0, max(0.0, x1 / width)),
+        min(1.0, max(0.0, y1 / height)),
+    )
+
+
+def parse_normalised_box(text: str) -> NormalisedBox:
+    """'x0,y0,x1,y1', each a share of the photo's width or height from 0 to 1, with x0 < x1 and
+    y0 < y1; InvalidParameterError says what is wrong otherwise."""
+    parts = text.split(",")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidParameterError(f"box must be four numbers 'x0,y0,x1,y1' from 0 to 1, got {text[:80]!r}")
+    x0, y0, x1, y1 = values
+    if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+        raise InvalidParameterError(
+            f"box must lie inside the photo (0 to 1) with x0 < x1 and y0 < y1, got {text[:80]!r}"
+        )
+    return x0, y0, x1, y1
+
+
+def pixel_box(box: NormalisedBox, size: tuple[int, int]) -> Box:
+    """A normalised box in the pixels of a photo of `size`, at least one pixel across each way."""
+    width, height = size
+    x0, y0 = min(width - 1, round(box[0] * width)), min(height - 1, round(box[1] * height))
+    return x0, y0, max(x0 + 1, round(box[2] * width)), max(y0 + 1, round(box[3] * height))
 
 
 def box_iou(a: Box, b: Box) -> float:

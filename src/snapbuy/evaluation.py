@@ -108,7 +108,12 @@ def _located(service: SearchService, result: SearchResult, row: dict[str, str]) 
     if service.encoder.localiser is None or len(truth) != 4:
         return None
     x0, y0, x1, y1 = (int(v) for v in truth)
-    return result.product_box is not None and box_iou(result.product_box, (x0, y0, x1, y1)) >= LOCATED_IOU
+    found = result.found
+    return (
+        found is not None
+        and found.source == "localiser"
+        and box_iou(found.box, (x0, y0, x1, y1)) >= LOCATED_IOU
+    )
 
 
 def _summary(outcomes: list[QueryOutcome]) -> dict[str, float]:

@@ -177,8 +177,15 @@ def assert_search_response(
 ) -> None:
     """The full search contract: shapes, k, score order, tier membership, filters, exclusions."""
     assert set(body) == RESPONSE_KEYS
-    assert set(body["query"]) == {"category", "category_source"}
+    assert set(body["query"]) == {"category", "category_source", "box", "box_source"}
     assert body["query"]["category_source"] == source
+    box, box_source = body["query"]["box"], body["query"]["box_source"]
+    if box is None:  # a text or similar-products search
+        assert box_source is None
+    else:
+        assert box_source in ("localiser", "client", "crop grid", "photo")
+        assert set(box) == {"x0", "y0", "x1", "y1"}
+        assert 0 <= box["x0"] < box["x1"] <= 1 and 0 <= box["y0"] < box["y1"] <= 1
     query_category = body["query"]["category"]
     assert query_category in CATEGORIES
     if category is not None:

@@ -3,10 +3,12 @@ health, each checked against the full response contract and against exhaustive s
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from snapbuy.search import SearchService
 from tests.api.helpers import (
@@ -39,6 +41,29 @@ def test_image_search_contract(client: TestClient, sample_service: SearchService
     assert body["index_version"] == sample_service.bundle.manifest.version
     assert {"decode", "embed", "search", "total"} <= set(body["timings_ms"])
     assert_matches_brute_force(sample_service, body, image_query(sample_service, data), 4)
+    assert body["query"]["box_source"] in ("crop grid", "photo")  # the sample model has no localiser
+
+
+def test_a_clients_box_decides_where_search_looks(client: TestClient, sample_service: SearchService) -> None:
+    data = photo_png()  # 96 x 64
+    response = upload(client, data, {"box": "0.25,0.5,0.75,1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["query"]["box"] == {"x0": 0.25, "y0": 0.5, "x1": 0.75, "y1": 1.0}
+    assert body["query"]["box_source"] == "client"
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    query = sample_service.encoder.encode_image(image, box=(24, 32, 72, 64))[0]
+    assert_matches_brute_force(sample_service, body, query, 4)
+
+
+@pytest.mark.parametrize("box", ["0.5,0.5,0.2,0.9", "1,2,3", "0,0,1,1.5", "x" * 201])
+def test_a_bad_box_is_refused_with_its_reason(client: TestClient, box: str) -> None:
+    assert_error(upload(client, photo_png(), {"box": box}), 422, "invalid_parameter")
+
+
+def test_text_search_has_no_box(client: TestClient) -> None:
+    body = client.get("/v1/search", params={"q": "watch"}).json()
+    assert body["query"]["box"] is None and body["query"]["box_source"] is None
 
 
 def test_text_search_contract(client: TestClient, sample_service: SearchService) -> None:

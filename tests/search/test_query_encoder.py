@@ -16,6 +16,7 @@ from snapbuy.crops import (
     DEFAULT_MIRROR_VIEWS,
     box_framings,
     box_views,
+    crop_boxes,
     crop_with_edges,
     query_crops,
     square_around,
@@ -70,12 +71,14 @@ def test_localiser_crops_replace_the_crop_grid(synthetic_index: Path) -> None:
     pairs /= np.linalg.norm(pairs, axis=1, keepdims=True)
     expected = pairs.mean(axis=0) / np.linalg.norm(pairs.mean(axis=0))
     np.testing.assert_allclose(embed(found, photo), expected, rtol=1e-5, atol=1e-6)
-    assert found.search_image(photo, SearchOptions(k=3)).product_box == (10, 20, 60, 70)
+    located = found.search_image(photo, SearchOptions(k=3)).found
+    assert located is not None and (located.box, located.source) == ((10, 20, 60, 70), "localiser")
     # Nothing found: the crop grid decides, exactly as without a localiser.
     found = localised(synthetic_index, embedder, None, framing_temperature=0)
     grid = grid_service(synthetic_index, embedder)
     np.testing.assert_array_equal(embed(found, photo), embed(grid, photo))
-    assert found.search_image(photo, SearchOptions(k=3)).product_box is None
+    fallback = found.search_image(photo, SearchOptions(k=3)).found
+    assert fallback is not None and fallback.source in ("crop grid", "photo")
     found.close()
     grid.close()
 
@@ -150,6 +153,34 @@ def test_the_encoder_needs_only_a_best_score_callable() -> None:
         lambda rows: np.array([1.0 if np.allclose(r, candidates[favourite]) else 0.0 for r in rows]),
         FramingSettings.of(crop_scales=(0.5,)),
     )
-    vector, box = encoder.encode_image(photo)
+    vector, found = encoder.encode_image(photo)
     np.testing.assert_array_equal(vector, candidates[favourite])
-    assert box is None
+    # The grid crop that won, in the photo's pixels: query_crops puts the whole photo first.
+    assert found.source == "crop grid" and found.box == crop_boxes(photo.size, (0.5,))[favourite - 1]
+    assert found.photo_size == (40, 60)
+
+
+def test_a_photo_alone_is_found_as_the_whole_photo() -> None:
+    embedder = HashEmbedder()
+    photo = Image.fromarray(np.random.default_rng(9).integers(0, 256, (30, 50, 3), dtype=np.uint8))
+    encoder = QueryEncoder(embedder, lambda rows: np.zeros(len(rows)), FramingSettings.of(crop_scales=()))
+    vector, found = encoder.encode_image(photo)
+    np.testing.assert_array_equal(vector, embedder.embed_images([photo])[0])
+    assert (found.box, found.source, found.normalised) == ((0, 0, 50, 30), "photo", (0.0, 0.0, 1.0, 1.0))
+
+
+def test_a_clients_box_is_framed_and_the_localiser_is_not_asked(synthetic_index: Path) -> None:
+    photo = Image.fromarray(np.random.default_rng(10).integers(0, 256, (200, 100, 3), dtype=np.uint8))
+    embedder = HashEmbedder()
+    service = localised(synthetic_index, embedder, (0, 0, 10, 10), box_margins=(1.1,), box_shift=0)
+    asked: list[Image.Image] = []
+    localiser: Any = service.encoder.localiser
+    localiser.find = lambda image: asked.append(image)  # would find nothing, and is never asked
+    result = service.search_image(photo, SearchOptions(k=3), box=(0.2, 0.25, 0.6, 0.75))
+    assert not asked
+    assert result.found is not None and result.found.source == "client"
+    assert result.found.box == (20, 50, 60, 150) and result.found.normalised == (0.2, 0.25, 0.6, 0.75)
+    framed = service.encoder.encode_image(photo, box=(20, 50, 60, 150))[0]
+    expected = embedder.embed_images(box_views(photo, (20, 50, 60, 150), box_framings((1.1,), 0), False))[0]
+    np.testing.assert_allclose(framed, expected / np.linalg.norm(expected), rtol=1e-5, atol=1e-6)
+    service.close()

@@ -23,6 +23,7 @@ from snapbuy.api.schemas import (
 )
 from snapbuy.api.upload import read_image_upload
 from snapbuy.config import Settings
+from snapbuy.crops import parse_normalised_box
 from snapbuy.deadline import Deadline, check
 from snapbuy.errors import InvalidParameterError
 from snapbuy.imaging import decode_image
@@ -148,10 +149,23 @@ def readyz(holder: HolderDep) -> ReadyResponse | JSONResponse:
     openapi_extra={"requestBody": PHOTO_REQUEST_BODY},
 )
 async def search_image(
-    request: Request, service: ServiceDep, settings: SettingsDep, options: OptionsDep
+    request: Request,
+    service: ServiceDep,
+    settings: SettingsDep,
+    options: OptionsDep,
+    box: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="where the product is, 'x0,y0,x1,y1' as shares (0 to 1) of the upright photo's "
+            "width and height: search looks there instead of finding the product itself",
+        ),
+    ] = None,
 ) -> SearchResponse:
-    """Search with a photo: multipart/form-data field `image` (JPEG, PNG, WebP, HEIC)."""
+    """Search with a photo: multipart/form-data field `image` (JPEG, PNG, WebP, HEIC). The answer's
+    `query.box` says where in the photo the product was taken from."""
     started = time.perf_counter()
+    client_box = parse_normalised_box(box) if box is not None else None
     data = await read_image_upload(request, settings.max_upload_bytes)
     deadline = search_deadline(settings)
 
@@ -165,7 +179,7 @@ async def search_image(
             max_full_decode_pixels=settings.max_full_decode_pixels,
         )
         decode_ms = round((time.perf_counter() - decode_started) * 1000, 3)
-        result = service.search_image(image, options, deadline)
+        result = service.search_image(image, options, deadline, client_box)
         result.timings_ms["decode"] = decode_ms
         return result
 

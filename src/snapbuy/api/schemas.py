@@ -44,9 +44,36 @@ class TierOut(BaseModel):
     items: list[ItemOut]
 
 
+class BoxOut(BaseModel):
+    """A place in the upright photo as shares of its width and height (0 to 1), so a client draws it
+    over the photo at any size."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
 class QueryOut(BaseModel):
     category: str
     category_source: str  # "request", "predicted" or "product"
+    # A photo search: where in the photo the product was taken from, and how that was chosen:
+    # "localiser", "client" (the request's box), "crop grid" or "photo" (all of it). Null for text.
+    box: BoxOut | None = None
+    box_source: str | None = None
+
+    @classmethod
+    def of(cls, result: SearchResult) -> QueryOut:
+        found = result.found
+        if found is None:
+            return cls(category=result.category, category_source=result.category_source)
+        x0, y0, x1, y1 = (round(v, 4) for v in found.normalised)
+        return cls(
+            category=result.category,
+            category_source=result.category_source,
+            box=BoxOut(x0=x0, y0=y0, x1=x1, y1=y1),
+            box_source=found.source,
+        )
 
 
 class SearchResponse(BaseModel):
@@ -60,7 +87,7 @@ class SearchResponse(BaseModel):
     @classmethod
     def of(cls, result: SearchResult) -> SearchResponse:
         return cls(
-            query=QueryOut(category=result.category, category_source=result.category_source),
+            query=QueryOut.of(result),
             matches=[ItemOut.model_validate(m) for m in result.matches],
             tiers=[
                 TierOut(

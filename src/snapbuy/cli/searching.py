@@ -31,6 +31,11 @@ def _availability_mark(item: ProductRecord) -> str:
 
 def _print_result(result: Any) -> None:
     typer.echo(f"category: {result.category} ({result.category_source})   model: {result.model}")
+    if result.found is not None:
+        x0, y0, x1, y1 = result.found.normalised
+        typer.echo(
+            f"product at x {x0:.2f}-{x1:.2f}, y {y0:.2f}-{y1:.2f} of the photo ({result.found.source})"
+        )
     rows = [("matches", result.matches)] + [
         (f"{t.name} [{_bound(t.min_price)}, {_bound(t.max_price)})", t.items) for t in result.tiers
     ]
@@ -54,23 +59,29 @@ def search_command(
     include_out_of_stock: Annotated[
         bool, typer.Option("--include-out-of-stock", help="also list out-of-stock products")
     ] = False,
+    box: Annotated[
+        str | None,
+        typer.Option("--box", help="where the product is: 'x0,y0,x1,y1', shares (0-1) of the photo's sides"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON response")] = False,
     device: DeviceOpt = None,
     model: ModelOpt = None,
 ) -> None:
     """Search an index with a photo: best matches plus the closest SKUs in each price tier."""
     from snapbuy.api.schemas import SearchResponse
+    from snapbuy.crops import parse_normalised_box
     from snapbuy.imaging import load_image_file
     from snapbuy.loading import open_service
     from snapbuy.search import SearchOptions
 
     settings = settings_with(device=device)
+    client_box = parse_normalised_box(box) if box is not None else None
     picture = load_image_file(
         image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
     )
     service = open_service(index, settings, model)
     options = SearchOptions(k, category, min_price, max_price, include_out_of_stock)
-    result = service.search_image(picture, options)
+    result = service.search_image(picture, options, box=client_box)
     if as_json:
         typer.echo(SearchResponse.of(result).model_dump_json(indent=2))
     else:

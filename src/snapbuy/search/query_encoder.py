@@ -1,5 +1,5 @@
-"""Photo or text -> one query vector. Finds the product in the photo first: around the localiser's box
-when there is one, else by the grid crop that best matches the catalog."""
+"""Photo or text -> one query vector. Finds the product in the photo first: around the client's box or
+the localiser's when there is one, else by the grid crop that best matches the catalog."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from snapbuy.crops import Box, box_framings, box_views, query_crops
+from snapbuy.crops import Box, box_framings, box_views, crop_boxes, query_crops
 from snapbuy.deadline import Deadline, check
 from snapbuy.embed.base import Embedder, input_side
 from snapbuy.errors import InvalidParameterError
 from snapbuy.search.framing import FramingSettings
+from snapbuy.search.results import FoundProduct
 
 
 class Localiser(Protocol):
@@ -61,28 +62,36 @@ class QueryEncoder:
         self.photo_side = 2 * self._view_side if self._view_side is not None else None
 
     def encode_image(
-        self, image: Image.Image, deadline: Deadline | None = None
-    ) -> tuple[np.ndarray, Box | None]:
-        """The query vector of a photo, judged on the product's own pixels rather than the scene's:
-        with a localiser, the weighted mean direction of the framings of the product box it finds
-        (returned too); otherwise (or when it finds none), of the photo or the grid crop whose nearest
-        catalog vector is closest. A `deadline` is checked before each stage."""
+        self, image: Image.Image, deadline: Deadline | None = None, box: Box | None = None
+    ) -> tuple[np.ndarray, FoundProduct]:
+        """The query vector of a photo, judged on the product's own pixels rather than the scene's, and
+        where in the photo it came from: the framings of `box` when the client gave one; else, with a
+        localiser, of the product box it finds; otherwise (or when it finds none) the photo or the grid
+        crop whose nearest catalog vector is closest. A `deadline` is checked before each stage."""
+        if box is not None:
+            return self._framed(image, box, deadline), FoundProduct(box, "client", image.size)
         if self.localiser is not None:
             check(deadline, "finding the product")
-            box = self.localiser.find(image)
-            if box is not None:
-                check(deadline, "the model")
-                views = self.embedder.embed_images(
-                    box_views(image, box, self._framings, self.framing.mirror_views, self._view_side)
-                )
-                check(deadline, "weighing the framings")
-                return self._weighted_framings(views), box
+            found = self.localiser.find(image)
+            if found is not None:
+                return self._framed(image, found, deadline), FoundProduct(found, "localiser", image.size)
         check(deadline, "the model")
         vectors = self.embedder.embed_images(query_crops(image, self.framing.crop_scales))
         check(deadline, "choosing the crop")
-        if len(vectors) == 1:
-            return np.asarray(vectors[0]), None
-        return np.asarray(vectors[int(np.argmax(self._best_scores(vectors)))]), None
+        best = 0 if len(vectors) == 1 else int(np.argmax(self._best_scores(vectors)))
+        if best == 0:  # query_crops puts the whole photo first
+            return np.asarray(vectors[0]), FoundProduct((0, 0, *image.size), "photo", image.size)
+        crop = crop_boxes(image.size, self.framing.crop_scales)[best - 1]
+        return np.asarray(vectors[best]), FoundProduct(crop, "crop grid", image.size)
+
+    def _framed(self, image: Image.Image, box: Box, deadline: Deadline | None) -> np.ndarray:
+        """The weighted framings of `box` (see _weighted_framings)."""
+        check(deadline, "the model")
+        views = self.embedder.embed_images(
+            box_views(image, box, self._framings, self.framing.mirror_views, self._view_side)
+        )
+        check(deadline, "weighing the framings")
+        return self._weighted_framings(views)
 
     def encode_text(self, text: str, deadline: Deadline | None = None) -> np.ndarray:
         if not text.strip():

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from snapbuy.crops import Box
+from snapbuy.crops import Box, NormalisedBox, normalised_box
 from snapbuy.store import ProductRecord
 
 CATEGORY_SOURCES = ("request", "predicted", "product")
+# How the part of the photo that search embedded was chosen: the product localiser's box, a box the
+# client sent, the crop of the grid that best matched the catalog, or the whole photo.
+BOX_SOURCES = ("localiser", "client", "crop grid", "photo")
+
+
+@dataclass(frozen=True)
+class FoundProduct:
+    """Where in the photo (pixels of the photo as search saw it, `photo_size`) the query was taken
+    from, and how that place was chosen (one of BOX_SOURCES)."""
+
+    box: Box
+    source: str
+    photo_size: tuple[int, int]
+
+    @property
+    def normalised(self) -> NormalisedBox:
+        return normalised_box(self.box, self.photo_size)
 
 
 @dataclass(frozen=True)
@@ -59,4 +76,4 @@ class SearchResult:
     model: str
     index_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
-    product_box: Box | None = None  # where the localiser found the product in the photo, if it did
+    found: FoundProduct | None = None  # a photo search: where in the photo the query came from

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.bundle import BundleVersion
+from snapbuy.crops import NormalisedBox, pixel_box
 from snapbuy.deadline import Deadline, check
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import BundleError
@@ -44,15 +45,21 @@ class SearchService:
         return self.catalog.categories
 
     def search_image(
-        self, image: Image.Image, options: SearchOptions, deadline: Deadline | None = None
+        self,
+        image: Image.Image,
+        options: SearchOptions,
+        deadline: Deadline | None = None,
+        box: NormalisedBox | None = None,
     ) -> SearchResult:
-        """Matches and tier lists for a photo; a `deadline` is checked between stages and raises
+        """Matches and tier lists for a photo, around `box` (shares of the photo's sides) when the
+        client knows where the product is; a `deadline` is checked between stages and raises
         DeadlineExceededError once spent."""
         started = time.perf_counter()
-        query, box = self.encoder.encode_image(image, deadline)
+        at = pixel_box(box, image.size) if box is not None else None
+        query, found = self.encoder.encode_image(image, deadline, at)
         check(deadline, "the catalog search")
         result = self._timed(query, options, started)
-        result.product_box = box
+        result.found = found
         return result
 
     def search_text(
