@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from snapbuy.api.limiter import SearchLimiter
 from snapbuy.api.live_service import ServiceHolder
+from snapbuy.api.query_params import reject_unknown_query_params
 from snapbuy.api.redact import redacted
 from snapbuy.api.schemas import (
     ErrorResponse,
@@ -29,7 +30,7 @@ from snapbuy.errors import InvalidParameterError
 from snapbuy.imaging import decode_image
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(reject_unknown_query_params)])
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (404, 413, 415, 422, 503)
 }
