@@ -87,6 +87,18 @@ def test_search_says_where_it_looked_and_takes_a_box(cli_index: Path) -> None:
     assert refused.exit_code != 0 and "x0 < x1" in refused.output
 
 
+def test_search_filters_by_brand_and_pages(cli_index: Path) -> None:
+    command = ["search", str(IMAGES / "mug-1-red.jpg"), "--index", str(cli_index), "--json", "-k", "3"]
+    first = runner.invoke(app, [*command, "--brand", "basico"])
+    second = runner.invoke(app, [*command, "--brand", "basico", "--offset", "3"])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    pages = [json.loads(r.stdout[r.stdout.index("{") :])["matches"] for r in (first, second)]
+    skus = [m["sku"] for page in pages for m in page]
+    assert len(skus) == 6 == len(set(skus)) and {m["brand"] for page in pages for m in page} == {"Basico"}
+    refused = runner.invoke(app, [*command, "--availability", "sold"])
+    assert refused.exit_code != 0 and "unknown availability 'sold'" in refused.output
+
+
 def test_search_json_items_carry_stock_and_sale(stocked_sample_index: Path) -> None:
     command = ["search", str(IMAGES / "wat-1-black.jpg"), "--index", str(stocked_sample_index)]
     command += ["--category", "watch", "-k", "6", "--json"]

@@ -100,6 +100,10 @@ class FilterColumns:
     tier_code: np.ndarray  # int32[products]: index into `tiers`
     tiers: tuple[str, ...]
     max_vectors_per_product: int
+    brand_code: np.ndarray  # int32[products]: index into `brands`, -1 for a product without a brand
+    brands: tuple[str, ...]
+    availability_code: np.ndarray  # int8[products]: index into `availabilities`
+    availabilities: tuple[str, ...]
 
 
 class ProductStore:
@@ -123,6 +127,15 @@ class ProductStore:
                 r[0] for r in conn.execute("SELECT DISTINCT category FROM products ORDER BY 1")
             )
             tiers = tuple(r[0] for r in conn.execute("SELECT DISTINCT tier FROM products ORDER BY 1"))
+            brands = tuple(
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT brand FROM products WHERE brand IS NOT NULL ORDER BY 1"
+                )
+            )
+            availabilities = tuple(
+                r[0] for r in conn.execute("SELECT DISTINCT availability FROM products ORDER BY 1")
+            )
             count = conn.execute("SELECT COUNT(*) FROM products").fetchone()[0]
             vectors = conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
             code_of = {c: i for i, c in enumerate(categories)}
@@ -146,6 +159,20 @@ class ProductStore:
             tier_code = column(
                 "SELECT tier FROM products ORDER BY row", np.int32, count, tier_code_of.__getitem__
             )
+            brand_code_of = {b: i for i, b in enumerate(brands)}
+            brand_code = column(
+                "SELECT brand FROM products ORDER BY row",
+                np.int32,
+                count,
+                lambda brand: -1 if brand is None else brand_code_of[brand],
+            )
+            availability_code_of = {a: i for i, a in enumerate(availabilities)}
+            availability_code = column(
+                "SELECT availability FROM products ORDER BY row",
+                np.int8,
+                count,
+                availability_code_of.__getitem__,
+            )
             vector_product = column("SELECT product_row FROM vectors ORDER BY vector_id", np.int32, vectors)
         counts = np.bincount(vector_product, minlength=count) if vectors else np.zeros(1, np.int64)
         return FilterColumns(
@@ -157,6 +184,10 @@ class ProductStore:
             tier_code=tier_code,
             tiers=tiers,
             max_vectors_per_product=int(counts.max()) if len(counts) else 0,
+            brand_code=brand_code,
+            brands=brands,
+            availability_code=availability_code,
+            availabilities=availabilities,
         )
 
     def products_by_rows(self, rows: Sequence[int]) -> dict[int, ProductRecord]:

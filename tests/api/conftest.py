@@ -31,14 +31,19 @@ def client(settings: Settings, sample_service: SearchService) -> Iterator[TestCl
 
 
 @pytest.fixture(scope="module")
-def stocked_client(stocked_sample_index: Path, tiny_embedder: OpenClipEmbedder) -> Iterator[TestClient]:
+def stocked_service(stocked_sample_index: Path, tiny_embedder: OpenClipEmbedder) -> Iterator[SearchService]:
     """The sample catalog with one watch out of stock, one on preorder and one on sale."""
     service = build_service(open_current(stocked_sample_index), tiny_embedder)
     try:
-        with TestClient(create_app(make_settings(stocked_sample_index), service)) as test_client:
-            yield test_client
+        yield service
     finally:
         service.close()
+
+
+@pytest.fixture(scope="module")
+def stocked_client(stocked_sample_index: Path, stocked_service: SearchService) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(stocked_sample_index), stocked_service)) as test_client:
+        yield test_client
 
 
 @pytest.fixture

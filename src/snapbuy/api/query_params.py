@@ -1,5 +1,5 @@
 """A query parameter that a route does not take is refused with 422 naming the ones it does, so a
-misspelt or unsupported filter (`brand=`, `max-price=`) never silently widens an answer."""
+misspelt or unsupported filter (`colour=`, `max-price=`) never silently widens an answer."""
 
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ from snapbuy.deadline import Deadline, check
 from snapbuy.errors import InvalidParameterError
 from snapbuy.imaging import decode_image
 from snapbuy.search import SearchOptions, SearchResult, SearchService
+from snapbuy.search.results import availability_list
 
 router = APIRouter(dependencies=[Depends(reject_unknown_query_params)])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -104,6 +105,20 @@ PriceParam = Annotated[float | None, Query(ge=0, description="bound on the price
 OutOfStockParam = Annotated[bool, Query(description="also return out-of-stock products (hidden by default)")]
 
 
+BrandParam = Annotated[str | None, Query(max_length=200, description="only this brand's products (any case)")]
+AvailabilityParam = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        description="only products of these availabilities, comma-separated: in_stock, out_of_stock, "
+        "preorder, backorder (naming out_of_stock includes those)",
+    ),
+]
+OffsetParam = Annotated[
+    int, Query(ge=0, description="skip this many matches (the next page); tier lists are not paged")
+]
+
+
 def search_options(
     settings: SettingsDep,
     k: KParam = None,
@@ -111,6 +126,9 @@ def search_options(
     min_price: PriceParam = None,
     max_price: PriceParam = None,
     include_out_of_stock: OutOfStockParam = False,
+    brand: BrandParam = None,
+    availability: AvailabilityParam = None,
+    offset: OffsetParam = 0,
 ) -> SearchOptions:
     k = settings.default_k if k is None else k
     if k > settings.max_k:
@@ -121,6 +139,9 @@ def search_options(
         min_price=min_price,
         max_price=max_price,
         include_out_of_stock=include_out_of_stock,
+        brand=brand,
+        availability=availability_list(availability),
+        offset=offset,
     )
 
 

@@ -59,6 +59,12 @@ def search_command(
     include_out_of_stock: Annotated[
         bool, typer.Option("--include-out-of-stock", help="also list out-of-stock products")
     ] = False,
+    brand: Annotated[str | None, typer.Option("--brand", help="only this brand's products")] = None,
+    availability: Annotated[
+        str | None,
+        typer.Option("--availability", help="only these availabilities, e.g. in_stock,preorder"),
+    ] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="skip this many matches (paging)")] = 0,
     box: Annotated[
         str | None,
         typer.Option("--box", help="where the product is: 'x0,y0,x1,y1', shares (0-1) of the photo's sides"),
@@ -73,6 +79,7 @@ def search_command(
     from snapbuy.imaging import load_image_file
     from snapbuy.loading import open_service
     from snapbuy.search import SearchOptions
+    from snapbuy.search.results import availability_list
 
     settings = settings_with(device=device)
     client_box = parse_normalised_box(box) if box is not None else None
@@ -80,7 +87,16 @@ def search_command(
         image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
     )
     service = open_service(index, settings, model)
-    options = SearchOptions(k, category, min_price, max_price, include_out_of_stock)
+    options = SearchOptions(
+        k,
+        category,
+        min_price,
+        max_price,
+        include_out_of_stock,
+        brand=brand,
+        availability=availability_list(availability),
+        offset=offset,
+    )
     result = service.search_image(picture, options, box=client_box)
     if as_json:
         typer.echo(SearchResponse.of(result).model_dump_json(indent=2))

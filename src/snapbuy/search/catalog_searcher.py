@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from snapbuy.catalog.model import AVAILABILITIES
 from snapbuy.errors import BundleError, InvalidParameterError, NotFoundError, echo
 from snapbuy.index import IdFilter, VectorIndex
 from snapbuy.search.results import CatalogAnswer, ScoredProduct, SearchOptions, TierResult
-from snapbuy.store import FilterColumns, ProductRecord, ProductStore
+from snapbuy.store import OUT_OF_STOCK, FilterColumns, ProductRecord, ProductStore
 from snapbuy.tiers import TierBound
 
 # Category vote: the nearest products vote with weight exp((score - best) / temperature), so a
@@ -19,6 +20,8 @@ from snapbuy.tiers import TierBound
 # what the photo shows, and the lists then hold that category's products the shopper can have.
 CATEGORY_VOTERS = 10
 CATEGORY_VOTE_TEMPERATURE = 0.05
+# Paging goes this deep into the matches at most: each page searches offset + k products' vectors.
+MAX_OFFSET = 1000
 
 
 class CatalogSearcher:
@@ -119,19 +122,20 @@ class CatalogSearcher:
         self._validate(options)
         allowed = self._allowed_products(options, exclude_row)
         mask = self._allowed_vectors(allowed)
+        depth = options.offset + options.k  # matches are paged: the first `depth`, less the offset
         if options.category is not None:
             category, source = options.category, category_source or "request"
             category_filter = IdFilter(self._category_range[category], mask)
-            matches = self._top_products(query, options.k, category_filter, effort_scale)
+            matches = self._top_products(query, depth, category_filter, effort_scale)
         else:
-            everyone = self._top_products(query, max(options.k, CATEGORY_VOTERS), None, effort_scale)
+            everyone = self._top_products(query, max(depth, CATEGORY_VOTERS), None, effort_scale)
             category, source = self._vote(everyone), "predicted"
-            head = _allowed_head(everyone, allowed, options.k)
+            head = _allowed_head(everyone, allowed, depth)
             # When too few of the voters pass the filters, search the allowed products themselves.
             matches = (
                 head
                 if head is not None
-                else self._top_products(query, options.k, IdFilter(None, mask), effort_scale)
+                else self._top_products(query, depth, IdFilter(None, mask), effort_scale)
             )
         tiers = [
             TierResult(
@@ -147,8 +151,8 @@ class CatalogSearcher:
         # The tiers partition the category, so their lists hold the category's top k exactly (also
         # under an approximate index, which searches each partition on its own): a match the global
         # approximate pass missed inside the category is recovered here.
-        matches = _best_of(matches, [item for tier in tiers for item in tier.items], options.k)
-        return CatalogAnswer(category, source, matches, tiers)
+        matches = _best_of(matches, [item for tier in tiers for item in tier.items], depth)
+        return CatalogAnswer(category, source, matches[options.offset :], tiers)
 
     def _validate(self, options: SearchOptions) -> None:
         if options.k < 1:
@@ -156,6 +160,15 @@ class CatalogSearcher:
         if options.category is not None and options.category not in self._category_range:
             known = ", ".join(self.columns.categories[:20])
             raise InvalidParameterError(f"unknown category {echo(options.category)}; this index has: {known}")
+        if options.offset < 0 or options.offset > MAX_OFFSET:
+            raise InvalidParameterError(f"offset must be from 0 to {MAX_OFFSET}, got {options.offset}")
+        if options.brand is not None and not self._brand_codes(options.brand):
+            known = ", ".join(self.columns.brands[:20]) or "none"
+            raise InvalidParameterError(f"unknown brand {echo(options.brand)}; this index has: {known}")
+        if unknown := [a for a in options.availability if a not in AVAILABILITIES]:
+            raise InvalidParameterError(
+                f"unknown availability {echo(unknown[0])}; one of: {', '.join(AVAILABILITIES)}"
+            )
         lo, hi = options.min_price, options.max_price
         if (lo is not None and lo < 0) or (hi is not None and hi < 0):
             raise InvalidParameterError("min_price and max_price must not be negative")
@@ -163,20 +176,40 @@ class CatalogSearcher:
             raise InvalidParameterError(f"min_price {lo} is greater than max_price {hi}")
 
     def _hides_out_of_stock(self, options: SearchOptions) -> bool:
-        return self._orderable_vectors is not None and not options.include_out_of_stock
+        return (
+            self._orderable_vectors is not None
+            and not options.include_out_of_stock
+            and OUT_OF_STOCK not in options.availability
+        )
+
+    def _brand_codes(self, brand: str) -> list[int]:
+        """The codes of the index's brands spelt `brand` in any case."""
+        wanted = brand.casefold()
+        return [code for code, name in enumerate(self.columns.brands) if name.casefold() == wanted]
 
     def _allowed_products(self, options: SearchOptions, exclude_row: int | None) -> np.ndarray | None:
-        """Boolean mask over product rows for stock, the price filter (on the price paid) and an
-        excluded product, or None when every product is allowed."""
+        """Boolean mask over product rows for stock, availability, brand, the price filter (on the
+        price paid) and an excluded product, or None when every product is allowed."""
         hide_out_of_stock = self._hides_out_of_stock(options)
         cols = self.columns
-        if options.min_price is None and options.max_price is None and exclude_row is None:
+        if (
+            options.min_price is None
+            and options.max_price is None
+            and exclude_row is None
+            and options.brand is None
+            and not options.availability
+        ):
             return cols.in_stock if hide_out_of_stock else None
         allowed = cols.in_stock.copy() if hide_out_of_stock else np.ones(len(cols.in_stock), dtype=bool)
         if options.min_price is not None:
             allowed &= cols.price_paid >= options.min_price
         if options.max_price is not None:
             allowed &= cols.price_paid <= options.max_price
+        if options.brand is not None:
+            allowed &= np.isin(cols.brand_code, self._brand_codes(options.brand))
+        if options.availability:
+            codes = [i for i, name in enumerate(cols.availabilities) if name in options.availability]
+            allowed &= np.isin(cols.availability_code, codes)
         if exclude_row is not None:
             allowed[exclude_row] = False
         return allowed

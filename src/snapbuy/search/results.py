@@ -35,6 +35,17 @@ class SearchOptions:
     max_price: float | None = None
     # Out-of-stock products stay in the index but are never returned unless this is set.
     include_out_of_stock: bool = False
+    brand: str | None = None  # only this brand's products (case-insensitive), in matches and tiers
+    # Only products of these availabilities (catalog.model.AVAILABILITIES); naming out_of_stock
+    # includes those products. Empty: every orderable product.
+    availability: tuple[str, ...] = ()
+    offset: int = 0  # matches start after this many (paging); tier lists are not paged
+
+
+def availability_list(text: str | None) -> tuple[str, ...]:
+    """'in_stock, preorder' -> ('in_stock', 'preorder'), for SearchOptions.availability; the catalog
+    searcher checks the names."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
 @dataclass(frozen=True, slots=True)
