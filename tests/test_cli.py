@@ -62,7 +62,13 @@ def test_search_prints_tiered_json(cli_index: Path) -> None:
     body = json.loads(result.stdout[result.stdout.index("{") :])
     assert body["matches"][0]["sku"] == "WAT-2-BLUE"
     assert [t["name"] for t in body["tiers"]] == ["budget", "mid", "premium"]
-    assert all(len(t["items"]) == 2 for t in body["tiers"])
+    # Both colours of a design share a tier: collapsed, each tier is one design listing the other.
+    assert all(len(t["items"]) == 1 and len(t["items"][0]["variants"]) == 1 for t in body["tiers"])
+    flat = runner.invoke(
+        app, ["search", str(photo), "--index", str(cli_index), "-k", "2", "--json", "--no-collapse"]
+    )
+    flat_body = json.loads(flat.stdout[flat.stdout.index("{") :])
+    assert all(len(t["items"]) == 2 and not t["items"][0]["variants"] for t in flat_body["tiers"])
 
 
 def test_search_with_category_prints_a_table(cli_index: Path) -> None:
@@ -94,7 +100,7 @@ def test_search_filters_by_brand_and_pages(cli_index: Path) -> None:
     assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
     pages = [json.loads(r.stdout[r.stdout.index("{") :])["matches"] for r in (first, second)]
     skus = [m["sku"] for page in pages for m in page]
-    assert len(skus) == 6 == len(set(skus)) and {m["brand"] for page in pages for m in page} == {"Basico"}
+    assert len(skus) == 4 == len(set(skus)) and {m["brand"] for page in pages for m in page} == {"Basico"}
     refused = runner.invoke(app, [*command, "--availability", "sold"])
     assert refused.exit_code != 0 and "unknown availability 'sold'" in refused.output
 
@@ -194,7 +200,9 @@ def test_serve_answers_a_photo_upload_with_tiers(server: str) -> None:
     body = response.json()
     assert body["matches"][0]["sku"] == "SNE-3-TAN"
     assert body["query"]["category_source"] == "predicted"
-    assert [len(t["items"]) for t in body["tiers"]] == [2, 2, 2]  # each sneaker tier holds 2 SKUs
+    # Each sneaker tier holds one design in two colours: one item, the other colour its variant.
+    assert [len(t["items"]) for t in body["tiers"]] == [1, 1, 1]
+    assert all(len(t["items"][0]["variants"]) == 1 for t in body["tiers"])
     garbage = httpx.post(
         f"{server}/v1/search", files={"image": ("x.jpg", b"hello", "image/jpeg")}, timeout=30
     )

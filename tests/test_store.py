@@ -146,6 +146,44 @@ def test_load_filter_columns(store: ProductStore) -> None:
         assert cols.tiers[cols.tier_code[p.row]] == p.tier
 
 
+def test_brand_availability_and_variant_group_columns(store: ProductStore) -> None:
+    cols = store.load_filter_columns()
+    assert cols.brands == ("Acme", "Tick")
+    np.testing.assert_array_equal(cols.brand_code, [-1, 0, 1, 1])  # BAG-1 has no brand
+    assert cols.availabilities == ("backorder", "in_stock", "out_of_stock", "preorder")
+    np.testing.assert_array_equal(cols.availability_code, [1, 2, 3, 0])
+    # BAG-2 (G7) and W-2 (G9) are groups of one; BAG-1 and W-1 have none, so each is its own group.
+    assert len(set(cols.group_code.tolist())) == 4
+    assert [cols.variant_rows(row).tolist() for row in range(4)] == [[0], [1], [2], [3]]
+    assert cols.max_vectors_per_group == 2  # BAG-2's two vectors
+
+
+def test_variant_groups_gather_their_products(tmp_path: Path) -> None:
+    groups = ["G", None, "G", "H", "", "H", "G"]
+    products = [
+        ProductRecord(row, f"S{row}", "t", None, "Bags", 10.0, "EUR", "budget", group, None, None)
+        for row, group in enumerate(groups)
+    ]
+    path = tmp_path / "g.sqlite"
+    write_store(path, products, [(row, row, f"{row}.jpg") for row in range(len(groups))] + [(7, 2, "x.jpg")])
+    s = ProductStore(path)
+    try:
+        cols = s.load_filter_columns()
+        assert [cols.variant_rows(row).tolist() for row in range(len(groups))] == [
+            [0, 2, 6],
+            [1],
+            [0, 2, 6],
+            [3, 5],
+            [4],
+            [3, 5],
+            [0, 2, 6],
+        ]
+        assert len(set(cols.group_code.tolist())) == 4  # G, H and the two products without a group
+        assert cols.max_vectors_per_group == 4  # G: rows 0, 2 (two vectors) and 6
+    finally:
+        s.close()
+
+
 def test_max_vectors_per_product_one(tmp_path: Path) -> None:
     path = tmp_path / "p.sqlite"
     write_store(path, PRODUCTS[:2], [(0, 0, "a.jpg"), (1, 1, "b.jpg")])

@@ -172,7 +172,8 @@ def evaluate(
         except ImageError:
             failed += 1
             continue
-        result = service.search_image(image, SearchOptions(k=max(k, RECALL_DEPTH)))
+        # Variants listed on their own, so that SKU recall counts the exact variant at its rank.
+        result = service.search_image(image, SearchOptions(k=max(k, RECALL_DEPTH), collapse=False))
         seconds = time.perf_counter() - started
         matches = result.matches[:RECALL_DEPTH]
         groups = list(dict.fromkeys(m.item_group_id or m.sku for m in matches))

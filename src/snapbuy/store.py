@@ -104,6 +104,32 @@ class FilterColumns:
     brands: tuple[str, ...]
     availability_code: np.ndarray  # int8[products]: index into `availabilities`
     availabilities: tuple[str, ...]
+    # int32[products]: the product's variant group (its item_group_id; a product without one is a
+    # group of its own), and the most vectors any group owns, for an exact search of k groups.
+    group_code: np.ndarray
+    max_vectors_per_group: int
+    # Product rows sorted by group, and where each group starts in that order (groups + 1 entries):
+    # a group's variants without a scan of every product.
+    group_order: np.ndarray
+    group_start: np.ndarray
+
+    def variant_rows(self, row: int) -> np.ndarray:
+        """The rows of every product in `row`'s variant group, `row` included, in row order."""
+        group = int(self.group_code[row])
+        members: np.ndarray = self.group_order[self.group_start[group] : self.group_start[group + 1]]
+        return members
+
+
+def _group_codes(group_rank: np.ndarray) -> np.ndarray:
+    """Codes 0..groups-1 from SQLite's dense ranks (which count the products without a group as a
+    rank of their own, or start at 1); each product without one (-1) gets a code of its own after them."""
+    codes = group_rank.astype(np.int32)
+    grouped = codes >= 0
+    if grouped.any():
+        _, codes[grouped] = np.unique(codes[grouped], return_inverse=True)
+    start = int(codes[grouped].max()) + 1 if grouped.any() else 0
+    codes[~grouped] = start + np.arange(int((~grouped).sum()), dtype=np.int32)
+    return codes
 
 
 class ProductStore:
@@ -173,8 +199,21 @@ class ProductStore:
                 count,
                 availability_code_of.__getitem__,
             )
+            # Dense ranks of the item_group_ids computed by SQLite, so no million strings pass through
+            # Python's heap; -1 for a product without one.
+            group_rank = column(
+                "SELECT CASE WHEN COALESCE(item_group_id, '') = '' THEN -1 "
+                "ELSE DENSE_RANK() OVER (ORDER BY item_group_id) END FROM products ORDER BY row",
+                np.int32,
+                count,
+            )
             vector_product = column("SELECT product_row FROM vectors ORDER BY vector_id", np.int32, vectors)
         counts = np.bincount(vector_product, minlength=count) if vectors else np.zeros(1, np.int64)
+        group_code = _group_codes(group_rank)
+        groups = int(group_code.max()) + 1 if count else 0
+        group_vectors = np.bincount(group_code, weights=counts[:count], minlength=groups) if count else counts
+        group_order = np.argsort(group_code, kind="stable").astype(np.int32)
+        group_start = np.searchsorted(group_code[group_order], np.arange(groups + 1)).astype(np.int32)
         return FilterColumns(
             vector_product=vector_product,
             price_paid=price_paid,
@@ -188,6 +227,10 @@ class ProductStore:
             brands=brands,
             availability_code=availability_code,
             availabilities=availabilities,
+            group_code=group_code,
+            max_vectors_per_group=int(group_vectors.max()) if len(group_vectors) else 0,
+            group_order=group_order,
+            group_start=group_start,
         )
 
     def products_by_rows(self, rows: Sequence[int]) -> dict[int, ProductRecord]:

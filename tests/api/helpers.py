@@ -42,10 +42,13 @@ MAX_UPLOAD = 10 * MB
 MAX_PIXELS = 40_000_000
 MAX_K = 50
 PRODUCTS = 24  # rows in tests/data/sample-catalog/catalog.csv
+GROUPS = 12  # its item_group_ids: two colours of each design, three designs per category
 CATEGORIES = ["backpack", "mug", "sneaker", "watch"]
 TIER_NAMES = ["budget", "mid", "premium"]
 
+VARIANT_KEYS = {"sku", "title", "price_paid", "currency", "availability", "link", "image_link"}
 ITEM_KEYS = {
+    "variants",
     "sku",
     "title",
     "brand",
@@ -133,6 +136,9 @@ def assert_error(response: Response, status: int, code: str) -> str:
 
 def assert_item(item: dict[str, Any], *, scored: bool = True) -> None:
     assert set(item) == ITEM_KEYS
+    for variant in item["variants"]:  # the other colours of its design, with the same group prefix
+        assert set(variant) == VARIANT_KEYS and variant["sku"] != item["sku"]
+        assert variant["sku"].rsplit("-", 1)[0] == item["sku"].rsplit("-", 1)[0]
     assert isinstance(item["sku"], str) and item["sku"]
     assert isinstance(item["title"], str) and item["title"]
     assert item["category"] in CATEGORIES
@@ -174,8 +180,10 @@ def assert_search_response(
     min_price: float | None = None,
     max_price: float | None = None,
     excluded: str | None = None,
+    collapse: bool = True,
 ) -> None:
-    """The full search contract: shapes, k, score order, tier membership, filters, exclusions."""
+    """The full search contract: shapes, k, score order, tier membership, filters, exclusions; with
+    `collapse` (the default), one item per design."""
     assert set(body) == RESPONSE_KEYS
     assert set(body["query"]) == {"category", "category_source", "box", "box_source"}
     assert body["query"]["category_source"] == source
@@ -198,7 +206,11 @@ def assert_search_response(
     assert len(matches) <= k
     if min_price is None and max_price is None and excluded is None:
         # No explicit filter: the whole index (or the whole requested category) is searched.
-        assert len(matches) == min(k, 6 if category else PRODUCTS)
+        everything = (3 if category else GROUPS) if collapse else (6 if category else PRODUCTS)
+        assert len(matches) == min(k, everything)
+    groups = [m["sku"].rsplit("-", 1)[0] for m in matches]
+    if collapse:
+        assert len(groups) == len(set(groups)), groups
     for item in matches:
         assert_item(item)
         assert in_price_range(item["price_paid"], min_price, max_price, high_inclusive=True)
@@ -237,8 +249,10 @@ def brute_force(
     query: np.ndarray,
     k: int,
     keep: Callable[[str, str, float], bool],
+    collapse: bool = True,
 ) -> list[tuple[str, float]]:
-    """Reference top-k by exhaustive scoring: each product scores its best vector.
+    """Reference top-k by exhaustive scoring: each product scores its best vector; with `collapse`,
+    each variant group (item_group_id) is its best-scoring kept product.
     `keep(sku, category, price paid)` selects the subset searched."""
     catalog = service.catalog
     count = catalog.index.ntotal
@@ -251,7 +265,14 @@ def brute_force(
         record = records[row]
         if keep(record.sku, record.category, record.price_paid):
             best[record.sku] = max(best.get(record.sku, -math.inf), float(scores[vector_id]))
-    return sorted(best.items(), key=lambda kv: -kv[1])[:k]
+    ranked = sorted(best.items(), key=lambda kv: -kv[1])
+    if collapse:
+        by_sku = {record.sku: record for record in records.values()}
+        firsts: dict[str, tuple[str, float]] = {}
+        for sku, score in ranked:
+            firsts.setdefault(by_sku[sku].item_group_id or sku, (sku, score))
+        ranked = list(firsts.values())
+    return ranked[:k]
 
 
 def assert_same_ranking(items: list[dict[str, Any]], expected: list[tuple[str, float]]) -> None:
@@ -270,8 +291,10 @@ def assert_matches_brute_force(
     max_price: float | None = None,
     category: str | None = None,
     excluded: str | None = None,
+    collapse: bool = True,
 ) -> None:
-    """Matches and every tier list equal exhaustive search over the same subset, score for score."""
+    """Matches and every tier list equal exhaustive search over the same subset, score for score
+    (over designs, not products, with `collapse`)."""
 
     def explicit(sku: str, cat: str, price: float) -> bool:
         return (
@@ -280,7 +303,7 @@ def assert_matches_brute_force(
             and in_price_range(price, min_price, max_price, high_inclusive=True)
         )
 
-    assert_same_ranking(body["matches"], brute_force(service, query, k, explicit))
+    assert_same_ranking(body["matches"], brute_force(service, query, k, explicit, collapse))
     query_category = body["query"]["category"]
     for tier in body["tiers"]:
         low, high = tier["min_price"], tier["max_price"]
@@ -292,7 +315,7 @@ def assert_matches_brute_force(
                 and in_price_range(price, low, high, high_inclusive=False)
             )
 
-        assert_same_ranking(tier["items"], brute_force(service, query, k, in_tier))
+        assert_same_ranking(tier["items"], brute_force(service, query, k, in_tier, collapse))
 
 
 def image_query(service: SearchService, data: bytes) -> np.ndarray:

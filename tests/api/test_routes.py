@@ -82,8 +82,13 @@ def test_k_is_respected(client: TestClient, sample_service: SearchService, k: in
     image_body = upload(client, data, {"k": k}).json()
     assert_search_response(image_body, k=k, source="predicted")
     assert_matches_brute_force(sample_service, image_body, image_query(sample_service, data), k)
-    # Each tier of the sample catalog holds two products per category.
-    assert all(len(t["items"]) == min(k, 2) for t in image_body["tiers"])
+    # Each tier of the sample catalog holds two products per category; both colours of a design
+    # share a tier or not, so collapsed a tier holds one or two designs.
+    assert all(1 <= len(t["items"]) <= min(k, 2) for t in image_body["tiers"])
+    flat = upload(client, data, {"k": k, "collapse": "false"}).json()
+    assert_search_response(flat, k=k, source="predicted", collapse=False)
+    assert_matches_brute_force(sample_service, flat, image_query(sample_service, data), k, collapse=False)
+    assert all(len(t["items"]) == min(k, 2) for t in flat["tiers"])
 
     text_body = client.get("/v1/search", params={"q": "blue mug", "k": k}).json()
     assert_search_response(text_body, k=k, source="predicted")
@@ -97,9 +102,12 @@ def test_explicit_category_restricts_matches(
     data = photo_png()
     body = upload(client, data, {"category": category, "k": 10}).json()
     assert_search_response(body, k=10, source="request", category=category)
-    assert len(body["matches"]) == 6  # the whole category, nothing from others
+    assert len(body["matches"]) == 3  # the category's three designs, nothing from others
     query = image_query(sample_service, data)
     assert_matches_brute_force(sample_service, body, query, 10, category=category)
+    flat = upload(client, data, {"category": category, "k": 10, "collapse": "false"}).json()
+    assert len(flat["matches"]) == 6  # the whole category, each colour on its own
+    assert_matches_brute_force(sample_service, flat, query, 10, category=category, collapse=False)
 
     text = client.get("/v1/search", params={"q": "something", "category": category, "k": 3}).json()
     assert_search_response(text, k=3, source="request", category=category)
@@ -144,7 +152,8 @@ def test_unknown_product_is_404(client: TestClient, path: str) -> None:
 
 
 def test_similar_leaves_the_product_out(client: TestClient, sample_service: SearchService) -> None:
-    skus = [m["sku"] for m in client.get("/v1/search", params={"q": "x", "k": PRODUCTS}).json()["matches"]]
+    everything: dict[str, Any] = {"q": "x", "k": PRODUCTS, "collapse": "false"}
+    skus = [m["sku"] for m in client.get("/v1/search", params=everything).json()["matches"]]
     assert len(skus) == PRODUCTS
     for sku in skus:
         product = client.get(f"/v1/products/{sku}").json()
@@ -162,13 +171,29 @@ def test_similar_leaves_the_product_out(client: TestClient, sample_service: Sear
 def test_similar_default_k_and_filters(client: TestClient) -> None:
     body = client.get("/v1/products/SNE-2-BLUE/similar").json()
     assert_search_response(body, k=4, source="product", category="sneaker", excluded="SNE-2-BLUE")
-    assert len(body["matches"]) == 4
-
-    filtered = client.get("/v1/products/SNE-2-BLUE/similar", params={"max_price": 1045}).json()
+    assert len(body["matches"]) == 3  # the three sneaker designs: its own other colour among them
+    assert "SNE-2-GREEN" in {m["sku"] for m in body["matches"]}
+    flat = client.get("/v1/products/SNE-2-BLUE/similar", params={"collapse": "false"}).json()
     assert_search_response(
-        filtered, k=4, source="product", category="sneaker", max_price=1045, excluded="SNE-2-BLUE"
+        flat, k=4, source="product", category="sneaker", excluded="SNE-2-BLUE", collapse=False
+    )
+    assert len(flat["matches"]) == 4
+
+    params: dict[str, Any] = {"max_price": 1045, "collapse": "false"}
+    filtered = client.get("/v1/products/SNE-2-BLUE/similar", params=params).json()
+    assert_search_response(
+        filtered,
+        k=4,
+        source="product",
+        category="sneaker",
+        max_price=1045,
+        excluded="SNE-2-BLUE",
+        collapse=False,
     )
     assert sorted(m["sku"] for m in filtered["matches"]) == ["SNE-1-BLACK", "SNE-1-RED"]
+    # Collapsed, the two colours are one design: the better match, listing the other as a variant.
+    [design] = client.get("/v1/products/SNE-2-BLUE/similar", params={"max_price": 1045}).json()["matches"]
+    assert sorted([design["sku"], *(v["sku"] for v in design["variants"])]) == ["SNE-1-BLACK", "SNE-1-RED"]
     assert_error(client.get("/v1/products/SNE-2-BLUE/similar", params={"k": 0}), 422, "invalid_parameter")
 
 
@@ -179,7 +204,8 @@ ROUTES_WITH_OPTIONS = ["image", "text", "similar"]  # every route that takes sea
 
 
 def search_watches(client: TestClient, route: str, extra: dict[str, Any]) -> Any:
-    """Ask `route` for every watch, with the extra query parameters."""
+    """Ask `route` for every watch, each colour on its own, with the extra query parameters."""
+    extra = {"collapse": "false", **extra}
     params = {"category": "watch", "k": WATCHES, **extra}
     if route == "image":
         return upload(client, photo_png(), params)

@@ -34,6 +34,17 @@ def test_get_product(client: TestClient) -> None:
         "link": "https://shop.example/p/wat-1-red",
         "image_link": "images/wat-1-red.jpg",
         "score": None,
+        "variants": [  # the design's other colour
+            {
+                "sku": "WAT-1-BLACK",
+                "title": "Basico black watch",
+                "price_paid": 650.0,
+                "currency": "NOK",
+                "availability": "in_stock",
+                "link": "https://shop.example/p/wat-1-black",
+                "image_link": "images/wat-1-black.jpg",
+            }
+        ],
     }
 
 

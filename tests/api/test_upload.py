@@ -193,7 +193,7 @@ def test_exif_orientation_is_applied(client: TestClient) -> None:
         assert check.size == (64, 96)
         assert check.getexif()[ORIENTATION] == ROTATE_90_CW
 
-    params = {"k": PRODUCTS}
+    params = {"k": PRODUCTS, "collapse": "false"}
     reference = upload(client, encode(upright), params).json()
     turned = upload(client, tagged, params).json()
     untagged = upload(client, encode(stored), params).json()

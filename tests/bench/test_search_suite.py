@@ -58,7 +58,10 @@ def test_answers_come_from_the_product_search_path(tmp_path: Path) -> None:
         for (start, end), (name, skus) in zip(
             [catalog.ranges()[(5, t)] for t in range(3)], answer.tiers.items(), strict=True
         ):
-            expected = np.argsort(-(catalog.vectors[start:end] @ catalog.vectors[row]))[:10] + start
+            # The product default: each design (colour variants) once, by its best-scoring SKU.
+            order = np.argsort(-(catalog.vectors[start:end] @ catalog.vectors[row])) + start
+            _, first = np.unique(catalog.design[order], return_index=True)
+            expected = order[np.sort(first)][:10]
             assert set(skus) == {f"SKU{r:08d}" for r in expected}, name
     finally:
         service.close()

@@ -25,7 +25,8 @@ CATEGORIES = ["watch", "sneaker", "mug", "lamp", "bag"]
 
 @pytest.fixture(scope="package")
 def synthetic_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """240 products in 5 categories; every 7th product has a second image."""
+    """240 products in 5 categories; every 7th product has a second image. Variant groups of three
+    products of one category (their prices, so their tiers, differ), every 8th product in none."""
     folder = tmp_path_factory.mktemp("synthetic")
     rng = np.random.default_rng(7)
     rows = []
@@ -41,6 +42,7 @@ def synthetic_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "title": f"product {i}",
                 "price": f"{rng.uniform(50, 5000):.2f} NOK",
                 "category": CATEGORIES[i % len(CATEGORIES)],
+                "item_group_id": "" if i % 8 == 0 else f"G{i % len(CATEGORIES)}-{i // 15}",
                 "image_link": links[0],
                 "additional_image_link": ",".join(links[1:]),
             }

@@ -14,17 +14,21 @@ from tests.search.conftest import random_query
 
 
 def brute_force(
-    catalog: CatalogSearcher, query: np.ndarray, k: int, allowed_rows: np.ndarray
+    catalog: CatalogSearcher, query: np.ndarray, k: int, allowed_rows: np.ndarray, collapse: bool = False
 ) -> list[tuple[int, float]]:
-    """Top-k (product row, score) by each product's best vector, over allowed product rows."""
+    """Top-k (product row, score) by each product's best vector, over allowed product rows; with
+    `collapse`, each variant group counts once, by its best-scoring allowed product."""
     cols = catalog.columns
     vectors = catalog.index.reconstruct(list(range(catalog.index.ntotal)))
     vector_scores = vectors @ query
     best = np.full(len(cols.price_paid), -np.inf)
     np.maximum.at(best, cols.vector_product, vector_scores)
     best[~allowed_rows] = -np.inf
-    order = np.argsort(-best, kind="stable")[:k]
-    return [(int(r), float(best[r])) for r in order if np.isfinite(best[r])]
+    order = np.argsort(-best, kind="stable")
+    if collapse:  # the first (best) row of each group
+        _, first = np.unique(cols.group_code[order], return_index=True)
+        order = order[np.sort(first)]
+    return [(int(r), float(best[r])) for r in order[:k] if np.isfinite(best[r])]
 
 
 def row_of(catalog: CatalogSearcher, sku: str) -> int:
@@ -52,12 +56,21 @@ def assert_equal_to_brute_force(
         category_ok = cols.category_code == cols.categories.index(options.category)
 
     def check(items: list[ScoredProduct], allowed: np.ndarray) -> None:
-        expected = brute_force(catalog, query, options.k, allowed)
+        expected = brute_force(catalog, query, options.k, allowed, options.collapse)
         assert [row_of(catalog, i.sku) for i in items] == [r for r, _ in expected]
         scores = np.array([i.score for i in items], dtype=np.float64)  # a missing score is NaN: fails
         np.testing.assert_allclose(scores, np.array([s for _, s in expected]), atol=1e-5)
 
     check(result.matches, price_ok & category_ok)
+    for item in every_item(result):  # each lists the rest of its variant group
+        group = cols.group_code[item.row]
+        others = [r.row for r in item.variants]
+        expected_others = (
+            []
+            if not options.collapse
+            else [r for r in catalog.columns.variant_rows(item.row) if r != item.row]
+        )
+        assert others == expected_others and all(cols.group_code[r] == group for r in others)
     in_category = cols.category_code == cols.categories.index(result.category)
     bounds = catalog.tier_bounds[result.category]
     assert [t.name for t in result.tiers] == [b.name for b in bounds]
@@ -77,6 +90,9 @@ def assert_equal_to_brute_force(
         SearchOptions(k=5, max_price=800),
         SearchOptions(k=6, category="lamp", min_price=300, max_price=3000),
         SearchOptions(k=100),  # more than some tiers hold
+        SearchOptions(k=4, collapse=False),
+        SearchOptions(k=10, category="mug", collapse=False),
+        SearchOptions(k=5, min_price=1000, collapse=False),
     ],
 )
 def test_results_equal_brute_force(service: SearchService, options: SearchOptions) -> None:
@@ -132,6 +148,8 @@ def test_best_scores_are_each_rows_nearest_catalog_vector(service: SearchService
         SearchOptions(k=5, max_price=800),
         SearchOptions(k=6, category="lamp", min_price=300, max_price=3000, include_out_of_stock=True),
         SearchOptions(k=100),  # more than some tiers hold
+        SearchOptions(k=4, collapse=False),
+        SearchOptions(k=5, max_price=800, collapse=False),
     ],
 )
 def test_stock_and_sales_results_equal_brute_force(
@@ -180,11 +198,15 @@ def test_a_tier_is_never_short_when_out_of_stock_products_are_nearer(stocked_ser
 
     # The tier's k nearest include out-of-stock products (SKU006 first of all), so filtering a list of k
     # afterwards would come back short.
-    nearest = tier_items(SearchOptions(k=orderable, include_out_of_stock=True))
+    nearest = tier_items(SearchOptions(k=orderable, include_out_of_stock=True, collapse=False))
     assert nearest[0].sku == "SKU006"
-    items = tier_items(SearchOptions(k=orderable))
+    items = tier_items(SearchOptions(k=orderable, collapse=False))
     assert len(items) == orderable  # every orderable product of the tier, none missing
     assert all(i.availability != "out_of_stock" for i in items)
+    # Collapsed: every variant group with an orderable product in the tier, none missing.
+    groups = len(np.unique(cols.group_code[in_tier & cols.in_stock]))
+    designs = tier_items(SearchOptions(k=orderable))
+    assert len(designs) == groups and all(i.availability != "out_of_stock" for i in designs)
 
 
 def test_price_filters_and_tiers_use_the_price_paid(stocked_service: SearchService) -> None:

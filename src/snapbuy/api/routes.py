@@ -114,6 +114,13 @@ AvailabilityParam = Annotated[
         "preorder, backorder (naming out_of_stock includes those)",
     ),
 ]
+CollapseParam = Annotated[
+    bool,
+    Query(
+        description="variants of one design (one item_group_id) count once, by their best-scoring "
+        "variant, which lists the others; false: every variant on its own"
+    ),
+]
 OffsetParam = Annotated[
     int, Query(ge=0, description="skip this many matches (the next page); tier lists are not paged")
 ]
@@ -129,6 +136,7 @@ def search_options(
     brand: BrandParam = None,
     availability: AvailabilityParam = None,
     offset: OffsetParam = 0,
+    collapse: CollapseParam = True,
 ) -> SearchOptions:
     k = settings.default_k if k is None else k
     if k > settings.max_k:
@@ -142,6 +150,7 @@ def search_options(
         brand=brand,
         availability=availability_list(availability),
         offset=offset,
+        collapse=collapse,
     )
 
 
@@ -229,7 +238,7 @@ async def search_text(
 
 @router.get("/v1/products/{sku}", response_model=ItemOut, response_model_exclude_none=False, responses=ERRORS)
 async def get_product(sku: str, service: ServiceDep) -> ItemOut:
-    return ItemOut.model_validate(await run_in_threadpool(service.product, sku))
+    return ItemOut.model_validate(await run_in_threadpool(service.product_with_variants, sku))
 
 
 @router.get("/v1/products/{sku}/similar", response_model=SearchResponse, responses=ERRORS)

@@ -9,6 +9,21 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from snapbuy.search import SearchResult
 
 
+class VariantOut(BaseModel):
+    """Another product of a listed product's variant group (same item_group_id: another colour or
+    size of one design), read by attribute from its store record."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    sku: str
+    title: str
+    price_paid: float
+    currency: str
+    availability: str
+    link: str | None
+    image_link: str | None
+
+
 class ItemOut(BaseModel):
     """A product as the store records it (snapbuy.store.ProductRecord, or its scored form in results),
     read by attribute: one record type from the store to the wire."""
@@ -30,6 +45,8 @@ class ItemOut(BaseModel):
     link: str | None  # the product page
     image_link: str | None  # the feed's link of the first image, as written
     score: float | None = None
+    # With collapsed variants (the default): the other products of this one's variant group.
+    variants: list[VariantOut] = []
 
     @field_validator("score")
     @classmethod

@@ -46,6 +46,8 @@ def _print_result(result: Any) -> None:
                 f"  {item.score:7.4f}  {item.sku:<16} {_price_text(item)}  {item.title}"
                 f"{_availability_mark(item)}"
             )
+            for variant in item.variants:
+                typer.echo(f"           also {variant.sku:<11} {_price_text(variant)}  {variant.title}")
 
 
 @reports_errors
@@ -65,6 +67,12 @@ def search_command(
         typer.Option("--availability", help="only these availabilities, e.g. in_stock,preorder"),
     ] = None,
     offset: Annotated[int, typer.Option("--offset", min=0, help="skip this many matches (paging)")] = 0,
+    collapse: Annotated[
+        bool,
+        typer.Option(
+            "--collapse/--no-collapse", help="one line per design, its other variants listed with it"
+        ),
+    ] = True,
     box: Annotated[
         str | None,
         typer.Option("--box", help="where the product is: 'x0,y0,x1,y1', shares (0-1) of the photo's sides"),
@@ -96,6 +104,7 @@ def search_command(
         brand=brand,
         availability=availability_list(availability),
         offset=offset,
+        collapse=collapse,
     )
     result = service.search_image(picture, options, box=client_box)
     if as_json:

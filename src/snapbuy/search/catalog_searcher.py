@@ -3,7 +3,8 @@ product store. Knows nothing of photos or models."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -101,6 +102,13 @@ class CatalogSearcher:
             raise NotFoundError(f"no product with sku {echo(sku)} in index {self.name}")
         return record
 
+    def product_with_variants(self, sku: str) -> ScoredProduct:
+        """A product's record with the other products of its variant group (unscored)."""
+        record = self.product(sku)
+        siblings = [int(row) for row in self.columns.variant_rows(record.row) if int(row) != record.row]
+        records = self.store.products_by_rows(siblings)
+        return replace(ScoredProduct.of(record, None), variants=tuple(records[row] for row in siblings))
+
     def first_vector_of(self, record: ProductRecord) -> np.ndarray:
         """The stored vector of a product's first image."""
         vector: np.ndarray = self.index.reconstruct(self.store.vector_ids_of(record.row)[:1])[0]
@@ -123,19 +131,22 @@ class CatalogSearcher:
         allowed = self._allowed_products(options, exclude_row)
         mask = self._allowed_vectors(allowed)
         depth = options.offset + options.k  # matches are paged: the first `depth`, less the offset
+        collapse = options.collapse
         if options.category is not None:
             category, source = options.category, category_source or "request"
             category_filter = IdFilter(self._category_range[category], mask)
-            matches = self._top_products(query, depth, category_filter, effort_scale)
+            matches = self._top_products(query, depth, category_filter, effort_scale, collapse)
         else:
-            everyone = self._top_products(query, max(depth, CATEGORY_VOTERS), None, effort_scale)
+            everyone = self._top_products(query, max(depth, CATEGORY_VOTERS), None, effort_scale, collapse)
             category, source = self._vote(everyone), "predicted"
-            head = _allowed_head(everyone, allowed, depth)
+            # A group whose best variant is filtered out may still have an allowed variant, so with
+            # collapsed variants the head of the unfiltered list only serves when nothing is filtered.
+            head = _allowed_head(everyone, allowed, depth) if allowed is None or not collapse else None
             # When too few of the voters pass the filters, search the allowed products themselves.
             matches = (
                 head
                 if head is not None
-                else self._top_products(query, depth, IdFilter(None, mask), effort_scale)
+                else self._top_products(query, depth, IdFilter(None, mask), effort_scale, collapse)
             )
         tiers = [
             TierResult(
@@ -143,7 +154,11 @@ class CatalogSearcher:
                 bound.min_price,
                 bound.max_price,
                 self._top_products(
-                    query, options.k, IdFilter(self._tier_range[(category, bound.name)], mask), effort_scale
+                    query,
+                    options.k,
+                    IdFilter(self._tier_range[(category, bound.name)], mask),
+                    effort_scale,
+                    collapse,
                 ),
             )
             for bound in self.tier_bounds.get(category, [])
@@ -151,8 +166,33 @@ class CatalogSearcher:
         # The tiers partition the category, so their lists hold the category's top k exactly (also
         # under an approximate index, which searches each partition on its own): a match the global
         # approximate pass missed inside the category is recovered here.
-        matches = _best_of(matches, [item for tier in tiers for item in tier.items], depth)
-        return CatalogAnswer(category, source, matches[options.offset :], tiers)
+        key = self._group_key if collapse else _sku_key
+        matches = _best_of(matches, [item for tier in tiers for item in tier.items], depth, key)
+        answer = CatalogAnswer(category, source, matches[options.offset :], tiers)
+        return self._with_variants(answer) if collapse else answer
+
+    def _group_key(self, item: ScoredProduct) -> int:
+        return int(self.columns.group_code[item.row])
+
+    def _with_variants(self, answer: CatalogAnswer) -> CatalogAnswer:
+        """Each listed product with the other products of its variant group, read in one query."""
+        items = [*answer.matches, *(item for tier in answer.tiers for item in tier.items)]
+        siblings = {item.row: self.columns.variant_rows(item.row) for item in items}
+        records = self.store.products_by_rows(sorted({int(r) for rows in siblings.values() for r in rows}))
+
+        def listed(item: ScoredProduct) -> ScoredProduct:
+            others = tuple(records[int(r)] for r in siblings[item.row] if int(r) != item.row)
+            return replace(item, variants=others) if others else item
+
+        return CatalogAnswer(
+            answer.category,
+            answer.category_source,
+            [listed(item) for item in answer.matches],
+            [
+                TierResult(t.name, t.min_price, t.max_price, [listed(i) for i in t.items])
+                for t in answer.tiers
+            ],
+        )
 
     def _validate(self, options: SearchOptions) -> None:
         if options.k < 1:
@@ -225,19 +265,24 @@ class CatalogSearcher:
         return by_vector
 
     def _top_products(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None, effort_scale: float
+        self, query: np.ndarray, k: int, id_filter: IdFilter | None, effort_scale: float, collapse: bool
     ) -> list[ScoredProduct]:
-        """The k best products by their best-scoring vector. Searching k * m vectors (m = most vectors
-        any product owns) is exact: at most (k-1) * m vectors can outrank the k-th product's best."""
-        per_product = max(1, self.columns.max_vectors_per_product)
-        scores, ids = self.index.search(query, k * per_product, id_filter, effort_scale=effort_scale)
+        """The k best products by their best-scoring vector, or with `collapse` the best-scoring
+        product of each of the k best variant groups. Searching k * m vectors (m = most vectors any
+        product, or group, owns) is exact: at most (k-1) * m vectors can outrank the k-th one's best."""
+        cols = self.columns
+        per_unit = max(1, cols.max_vectors_per_group if collapse else cols.max_vectors_per_product)
+        scores, ids = self.index.search(query, k * per_unit, id_filter, effort_scale=effort_scale)
         rows: list[int] = []
         best: dict[int, float] = {}
+        seen: set[int] = set()
         for score, vid in zip(scores, ids, strict=True):
             if vid < 0:
                 break
-            row = int(self.columns.vector_product[vid])
-            if row not in best:
+            row = int(cols.vector_product[vid])
+            unit = int(cols.group_code[row]) if collapse else row
+            if unit not in seen:
+                seen.add(unit)
                 best[row] = float(score)
                 rows.append(row)
                 if len(rows) == k:
@@ -267,10 +312,21 @@ def _allowed_head(
     return head if len(head) == k else None
 
 
-def _best_of(first: list[ScoredProduct], more: list[ScoredProduct], k: int) -> list[ScoredProduct]:
-    """The k highest-scoring distinct products of both lists, best first."""
-    by_sku: dict[str, ScoredProduct] = {}
+def _sku_key(item: ScoredProduct) -> str:
+    return item.sku
+
+
+def _best_of(
+    first: list[ScoredProduct],
+    more: list[ScoredProduct],
+    k: int,
+    key: Callable[[ScoredProduct], Hashable] = _sku_key,
+) -> list[ScoredProduct]:
+    """The k highest-scoring distinct products (or, by `key`, variant groups) of both lists, best
+    first; of two items with one key, the higher-scoring stays."""
+    by_key: dict[Hashable, ScoredProduct] = {}
     for item in [*first, *more]:
-        if item.sku not in by_sku:
-            by_sku[item.sku] = item
-    return sorted(by_sku.values(), key=lambda item: -(item.score or 0.0))[:k]
+        kept = by_key.get(key(item))
+        if kept is None or (item.score or 0.0) > (kept.score or 0.0):
+            by_key[key(item)] = item
+    return sorted(by_key.values(), key=lambda item: -(item.score or 0.0))[:k]

@@ -40,6 +40,9 @@ class SearchOptions:
     # includes those products. Empty: every orderable product.
     availability: tuple[str, ...] = ()
     offset: int = 0  # matches start after this many (paging); tier lists are not paged
+    # Variants of one design (one item_group_id) count once in every list, by their best-scoring
+    # variant, which lists the others; False: every variant on its own.
+    collapse: bool = True
 
 
 def availability_list(text: str | None) -> tuple[str, ...]:
@@ -53,6 +56,8 @@ class ScoredProduct(ProductRecord):
     """A catalog product as the store holds it, with its cosine similarity to the query."""
 
     score: float | None = None
+    # With collapsed variants: the other products of this one's variant group, in catalog order.
+    variants: tuple[ProductRecord, ...] = ()
 
     @classmethod
     def of(cls, record: ProductRecord, score: float | None) -> ScoredProduct:

@@ -17,7 +17,7 @@ from snapbuy.embed.base import Embedder
 from snapbuy.errors import BundleError
 from snapbuy.search.catalog_searcher import CatalogSearcher
 from snapbuy.search.query_encoder import QueryEncoder
-from snapbuy.search.results import CatalogAnswer, SearchOptions, SearchResult
+from snapbuy.search.results import CatalogAnswer, ScoredProduct, SearchOptions, SearchResult
 from snapbuy.store import ProductRecord
 
 
@@ -85,6 +85,10 @@ class SearchService:
 
     def product(self, sku: str) -> ProductRecord:
         return self.catalog.product(sku)
+
+    def product_with_variants(self, sku: str) -> ScoredProduct:
+        """The product's record, listing the other products of its variant group."""
+        return self.catalog.product_with_variants(sku)
 
     def search_vector(
         self,
