@@ -178,3 +178,24 @@ def test_factory_with_a_pre_transform_accepts_filters(catalog, queries: np.ndarr
     assert isinstance(index, ApproximateIndex) and index.kind == "ivf"
     _, ids = index.search(queries[0], 10, IdFilter(id_range=(4000, 8000)))
     assert ((ids >= 4000) & (ids < 8000)).all()
+
+
+def test_the_rerank_pool_is_sized_for_the_results_kept(
+    ivf: ApproximateIndex, queries: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pools: list[int] = []
+    search = ivf._ann.search
+
+    def recorded(q: np.ndarray, candidates: int, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        pools.append(candidates)
+        return search(q, candidates, **kwargs)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(ivf._ann, "search", recorded)
+    scores, ids = ivf.search(queries[0], 30, wanted=10)
+    assert pools == [10 * ivf.effort.rerank_factor] and len(ids) == 30 and (ids >= 0).all()
+    assert list(scores) == sorted(scores, reverse=True)
+    ivf.search(queries[0], 30)
+    assert pools[-1] == 30 * ivf.effort.rerank_factor  # without `wanted`, for all k
+    # The pool is the one a search for 10 re-ranks, so its first 10 are that search's answer.
+    for q in queries[:10]:
+        np.testing.assert_array_equal(ivf.search(q, 30, wanted=10)[1][:10], ivf.search(q, 10)[1])

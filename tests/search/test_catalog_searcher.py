@@ -236,7 +236,7 @@ def searched_masks(
     search = index.search
     masked: list[bool] = []
 
-    def recording(query: np.ndarray, k: int, id_filter: IdFilter | None = None, **kwargs: float) -> Any:
+    def recording(query: np.ndarray, k: int, id_filter: IdFilter | None = None, **kwargs: Any) -> Any:
         masked.append(id_filter is not None and id_filter.mask is not None)
         return search(query, k, id_filter, **kwargs)
 

@@ -148,7 +148,13 @@ class ApproximateIndex(VectorIndex):
         return np.stack([r[0] for r in results]), np.stack([r[1] for r in results])
 
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
+        self,
+        query: np.ndarray,
+        k: int,
+        id_filter: IdFilter | None = None,
+        *,
+        effort_scale: float = 1.0,
+        wanted: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         effort = self.effort.scaled(effort_scale)
         k = max(1, min(k, self.ntotal))
@@ -159,7 +165,11 @@ class ApproximateIndex(VectorIndex):
             return empty_result(k)
         if flt is not None and (allowed <= EXACT_SCAN_LIMIT or self._graph_too_sparse(allowed, effort)):
             return self._exact_scan(q, k, flt)
-        candidates = min(allowed, max(k * effort.rerank_factor, k))
+        # The re-rank pool is sized for the results the caller keeps: rerank_factor was chosen for
+        # k = 10, and 3x the pool for variant groups of three tripled the query's time for no recall
+        # (docs/experiments/2026-12-04-one-view.md#variant-groups-and-the-re-rank-pool).
+        pool_for = min(k, wanted) if wanted is not None else k
+        candidates = min(allowed, max(pool_for * effort.rerank_factor, k))
         selector, keep_alive = faiss_selector(flt, self.ntotal) if flt is not None else (None, [])
         if flt is not None and flt.id_range is not None and self._lists is not None:
             lists, coarse = self._lists.probe_order(

@@ -49,11 +49,19 @@ class VectorIndex(ABC):
 
     @abstractmethod
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
+        self,
+        query: np.ndarray,
+        k: int,
+        id_filter: IdFilter | None = None,
+        *,
+        effort_scale: float = 1.0,
+        wanted: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, ids) for one query row, best first; ids of -1 pad when fewer are allowed.
         `effort_scale` multiplies an approximate index's own search effort for this call only (effort
-        sweeps); exact indexes ignore it."""
+        sweeps); exact indexes ignore it. `wanted` (at most k): how many of the k the caller will keep
+        in the end (k products' vectors to find k variant groups): an approximate index sizes its
+        re-rank pool for that many, since the rest are near neighbours of those; None: k."""
 
     @abstractmethod
     def search_batch(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -60,7 +60,13 @@ class FlatIndex(VectorIndex):
         return scores, ids
 
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
+        self,
+        query: np.ndarray,
+        k: int,
+        id_filter: IdFilter | None = None,
+        *,
+        effort_scale: float = 1.0,
+        wanted: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         import faiss
 

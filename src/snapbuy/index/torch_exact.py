@@ -134,7 +134,13 @@ class TorchExactIndex(VectorIndex):
         return scores.float().cpu().numpy(), ids.cpu().numpy().astype(np.int64)
 
     def search(
-        self, query: np.ndarray, k: int, id_filter: IdFilter | None = None, *, effort_scale: float = 1.0
+        self,
+        query: np.ndarray,
+        k: int,
+        id_filter: IdFilter | None = None,
+        *,
+        effort_scale: float = 1.0,
+        wanted: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         import torch
 

@@ -272,7 +272,7 @@ class CatalogSearcher:
         product, or group, owns) is exact: at most (k-1) * m vectors can outrank the k-th one's best."""
         cols = self.columns
         per_unit = max(1, cols.max_vectors_per_group if collapse else cols.max_vectors_per_product)
-        scores, ids = self.index.search(query, k * per_unit, id_filter, effort_scale=effort_scale)
+        scores, ids = self.index.search(query, k * per_unit, id_filter, effort_scale=effort_scale, wanted=k)
         rows: list[int] = []
         best: dict[int, float] = {}
         seen: set[int] = set()
