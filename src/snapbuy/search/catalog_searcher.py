@@ -47,6 +47,10 @@ class CatalogSearcher:
         self.tier_bounds = {category: list(bounds) for category, bounds in tier_bounds.items()}
         self.name = name
         self._category_range, self._tier_range = self._partition_ranges()
+        # Brand filters match in any case: each spelling's codes, found without a scan of every brand.
+        self._brand_codes_by_name: dict[str, list[int]] = {}
+        for code, name in enumerate(columns.brands):
+            self._brand_codes_by_name.setdefault(name.casefold(), []).append(code)
         # Built once: the mask that hides out-of-stock products, or None when there are none to hide
         # (then a search without other filters needs no mask at all).
         self._orderable_vectors: np.ndarray | None = (
@@ -224,8 +228,7 @@ class CatalogSearcher:
 
     def _brand_codes(self, brand: str) -> list[int]:
         """The codes of the index's brands spelt `brand` in any case."""
-        wanted = brand.casefold()
-        return [code for code, name in enumerate(self.columns.brands) if name.casefold() == wanted]
+        return self._brand_codes_by_name.get(brand.casefold(), [])
 
     def _allowed_products(self, options: SearchOptions, exclude_row: int | None) -> np.ndarray | None:
         """Boolean mask over product rows for stock, availability, brand, the price filter (on the
