@@ -176,9 +176,6 @@ class ProductStore:
             price_paid = column(
                 "SELECT COALESCE(sale_price, price) FROM products ORDER BY row", np.float64, count
             )
-            in_stock = column(
-                "SELECT availability != ? FROM products ORDER BY row", bool, count, params=(OUT_OF_STOCK,)
-            )
             category_code = column(
                 "SELECT category FROM products ORDER BY row", np.int32, count, code_of.__getitem__
             )
@@ -208,6 +205,12 @@ class ProductStore:
                 count,
             )
             vector_product = column("SELECT product_row FROM vectors ORDER BY vector_id", np.int32, vectors)
+        # Orderable: every availability but out_of_stock, read from the column above, not a second pass.
+        in_stock = (
+            availability_code != availabilities.index(OUT_OF_STOCK)
+            if OUT_OF_STOCK in availabilities
+            else np.ones(count, dtype=bool)
+        )
         counts = np.bincount(vector_product, minlength=count) if vectors else np.zeros(1, np.int64)
         group_code = _group_codes(group_rank)
         groups = int(group_code.max()) + 1 if count else 0

@@ -80,10 +80,12 @@ def measure_embedding(
     embedder: Embedder, photos: Sequence[Path], batch_sizes: Sequence[int], crop_scales: Sequence[float]
 ) -> EmbedFigures:
     started = time.perf_counter()
-    for photo in photos:
-        _decode(photo)
+    images = []  # the first QUERY_PHOTOS, kept for the query timings; the rest are let go
+    for number, photo in enumerate(photos):
+        image = _decode(photo)
+        if number < QUERY_PHOTOS:
+            images.append(image)
     decode_rate = len(photos) / (time.perf_counter() - started)
-    images = [_decode(p) for p in photos[:QUERY_PHOTOS]]
     embedder.embed_images(images[:1])  # warm-up
     rates: dict[int, float] = {}
     for size in batch_sizes:

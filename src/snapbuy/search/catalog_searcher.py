@@ -108,10 +108,8 @@ class CatalogSearcher:
 
     def product_with_variants(self, sku: str) -> ScoredProduct:
         """A product's record with the other products of its variant group (unscored)."""
-        record = self.product(sku)
-        siblings = [int(row) for row in self.columns.variant_rows(record.row) if int(row) != record.row]
-        records = self.store.products_by_rows(siblings)
-        return replace(ScoredProduct.of(record, None), variants=tuple(records[row] for row in siblings))
+        item = ScoredProduct.of(self.product(sku), None)
+        return replace(item, variants=self._variants_of([item])[item.row])
 
     def first_vector_of(self, record: ProductRecord) -> np.ndarray:
         """The stored vector of a product's first image."""
@@ -180,13 +178,12 @@ class CatalogSearcher:
 
     def _with_variants(self, answer: CatalogAnswer) -> CatalogAnswer:
         """Each listed product with the other products of its variant group, read in one query."""
-        items = [*answer.matches, *(item for tier in answer.tiers for item in tier.items)]
-        siblings = {item.row: self.columns.variant_rows(item.row) for item in items}
-        records = self.store.products_by_rows(sorted({int(r) for rows in siblings.values() for r in rows}))
+        variants = self._variants_of(
+            [*answer.matches, *(item for tier in answer.tiers for item in tier.items)]
+        )
 
         def listed(item: ScoredProduct) -> ScoredProduct:
-            others = tuple(records[int(r)] for r in siblings[item.row] if int(r) != item.row)
-            return replace(item, variants=others) if others else item
+            return replace(item, variants=variants[item.row]) if variants[item.row] else item
 
         return CatalogAnswer(
             answer.category,
@@ -197,6 +194,16 @@ class CatalogSearcher:
                 for t in answer.tiers
             ],
         )
+
+    def _variants_of(self, items: Sequence[ProductRecord]) -> dict[int, tuple[ProductRecord, ...]]:
+        """For each item's row, the other products of its variant group in row order, all read from
+        the store in one query."""
+        others = {
+            item.row: [int(r) for r in self.columns.variant_rows(item.row) if int(r) != item.row]
+            for item in items
+        }
+        records = self.store.products_by_rows(sorted({r for rows in others.values() for r in rows}))
+        return {row: tuple(records[r] for r in rows) for row, rows in others.items()}
 
     def _validate(self, options: SearchOptions) -> None:
         if options.k < 1:
