@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from snapbuy.cli import app
@@ -53,6 +54,37 @@ def test_index_with_catalog_views_records_them(tmp_path: Path) -> None:
     assert open_current(root).manifest.vectors["catalog_views"] == 2
     refused = runner.invoke(app, [*command, "-1"])
     assert refused.exit_code == 2 and "--catalog-views" in refused.output
+
+
+def test_index_writes_thumbnails_unless_told_not_to(tmp_path: Path) -> None:
+    from snapbuy.bundle import THUMBNAILS_FOLDER, open_current
+
+    root = tmp_path / "thumbs"
+    command = ["index", str(SAMPLE_CATALOG), "--index", str(root), "--model", TINY_SPEC, "--quiet"]
+    without = runner.invoke(app, [*command, "--thumbnail-side", "0"])
+    assert without.exit_code == 0, without.output
+    assert "thumbnails: 0" in without.output
+    bundle = open_current(root)
+    assert not (bundle.path / THUMBNAILS_FOLDER).exists()
+    assert bundle.manifest.counts["thumbnails"] == 0
+
+    # The default (IndexingOptions' 320 px): a thumbnail of every sample product's local image.
+    default = runner.invoke(app, command)
+    assert default.exit_code == 0, default.output
+    assert "thumbnails: 24" in default.output
+    bundle = open_current(root)
+    written = sorted((bundle.path / THUMBNAILS_FOLDER).glob("*.jpg"))
+    assert len(written) == bundle.manifest.counts["thumbnails"] == 24
+    with Image.open(written[0]) as thumbnail:
+        assert max(thumbnail.size) == 160  # the sample images are 160 px: never enlarged
+
+    small = runner.invoke(app, [*command, "--thumbnail-side", "48"])
+    assert small.exit_code == 0, small.output
+    with Image.open(open_current(root).thumbnail_path(0)) as thumbnail:
+        assert max(thumbnail.size) == 48  # the sample images are 160 px
+
+    refused = runner.invoke(app, [*command, "--thumbnail-side", "-1"])
+    assert refused.exit_code == 2 and "--thumbnail-side" in refused.output
 
 
 def test_search_prints_tiered_json(cli_index: Path) -> None:

@@ -91,8 +91,8 @@ def test_reports_are_written_as_json_and_markdown(
 class CornerLocaliser:
     """Always finds the product in the photo's top-left corner."""
 
-    def find(self, image: Image.Image) -> tuple[int, int, int, int]:
-        return (0, 0, 10, 10)
+    def find_all(self, image: Image.Image) -> list[tuple[tuple[int, int, int, int], float]]:
+        return [((0, 0, 10, 10), 0.9)]
 
 
 def test_with_a_localiser_the_share_of_products_found_is_reported(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from snapbuy.localiser import (
     CANDIDATES,
     CELL,
     REFINE_MARGIN,
+    SAME_PRODUCT_IOU,
     MapPrediction,
     ProductLocaliser,
     ProductMapNet,
@@ -194,3 +196,23 @@ def test_a_localiser_the_checkpoint_does_not_name_is_refused(tmp_path: Path) -> 
     # Checkpoints that record no localiser (or that torch cannot read) are not checked here.
     torch.save({"state_dict": {}}, checkpoint)
     assert recorded_localiser_digest(checkpoint) is None and localiser_for(spec) is not None
+
+
+def test_find_all_keeps_each_product_once_best_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = Image.new("RGB", (900, 1200))
+    localiser = ProductLocaliser(BrightIsProduct(), input_side=96)
+    # The first look: a watch, the same watch a little to the side, and a mug lower down.
+    places = [((100, 100, 300, 300), 0.9), ((120, 110, 320, 310), 0.8), ((500, 700, 700, 900), 0.7)]
+    close_up_scores = iter([0.6, 0.7, 0.95])
+
+    def look(image: Image.Image, count: int) -> list[tuple[tuple[int, int, int, int], float]]:
+        if image.size == photo.size:
+            return places[:count]
+        return [((0, 0, image.width, image.height), next(close_up_scores))]
+
+    monkeypatch.setattr(localiser, "_look", look)
+    found = localiser.find_all(photo)
+    # Best close-up first; the second sighting of the watch overlaps the first and is dropped.
+    assert [score for _, score in found] == [0.95, 0.7]
+    assert found[0][0][1] > 600 and found[1][0][0] < 200  # the mug, then the watch
+    assert all(box_iou(a, b) <= SAME_PRODUCT_IOU for (a, _), (b, _) in itertools.combinations(found, 2))

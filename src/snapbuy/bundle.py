@@ -1,6 +1,7 @@
-"""The on-disk index bundle: indexes/<name>/<version>/{manifest.json, vectors.faiss, products.sqlite}
-and indexes/<name>/CURRENT. A version is built in a hidden staging folder, renamed into place whole,
-and only then made live by replacing CURRENT, so a crash never leaves a half-written live index."""
+"""The on-disk index bundle: indexes/<name>/<version>/{manifest.json, vectors.faiss, products.sqlite,
+thumbnails/} and indexes/<name>/CURRENT. A version is built in a hidden staging folder, renamed into
+place whole, and only then made live by replacing CURRENT, so a crash never leaves a half-written live
+index."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ FORMAT_VERSION = 2  # 2: availability and sale price columns in products.sqlite
 CURRENT_FILE = "CURRENT"
 MANIFEST_FILE = "manifest.json"
 PRODUCTS_FILE = "products.sqlite"
+# Small JPEGs of the products' local catalog images, <row>.jpg, that the server shows shoppers.
+THUMBNAILS_FOLDER = "thumbnails"
 STAGING_PREFIX = ".staging-"
 # A server writes LEASES_DIR/<version>.<pid> for the version it serves; prune leaves such versions alone.
 LEASES_DIR = ".leases"
@@ -102,6 +105,10 @@ class BundleVersion:
     def products_path(self) -> Path:
         return self.path / PRODUCTS_FILE
 
+    def thumbnail_path(self, product_row: int) -> Path:
+        """Where the thumbnail of the product stored at `product_row` is, if it has one."""
+        return thumbnail_path(self.path, product_row)
+
     def check_model(self, model: ModelIdentity) -> None:
         """Refuse to search an index with a model other than the one that built it."""
         built = self.manifest.model
@@ -114,6 +121,12 @@ class BundleVersion:
             )
 
 
+def thumbnail_path(version_folder: Path, product_row: int) -> Path:
+    """The thumbnail file of a product row in a version's folder (staged or published): named by the
+    row, a number, so no catalog text ever becomes part of a path."""
+    return version_folder / THUMBNAILS_FOLDER / f"{int(product_row)}.jpg"
+
+
 def new_version_name() -> str:
     # Microseconds keep name order equal to creation order even for runs in the same second.
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -122,7 +135,9 @@ def new_version_name() -> str:
 
 def _fsync_tree(path: Path) -> None:
     for child in path.iterdir():
-        if child.is_file():
+        if child.is_dir():  # the thumbnails' folder
+            _fsync_tree(child)
+        elif child.is_file():
             with child.open("rb") as fh:
                 os.fsync(fh.fileno())
     fsync_folder(path)

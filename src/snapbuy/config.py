@@ -24,6 +24,15 @@ DEFAULT_MODEL_SPEC = "ViT-B-32:laion2b_s34b_b79k"
 SPEED_MODEL_SPEC = "ViT-B-32:random"
 
 
+# The words' share of a photo + words query (Settings.text_weight): the largest that keeps the photo's
+# designs on top as often as the photo alone on the demo shop, while the words pick each design's variant
+# (docs/experiments/2026-12-04-photo-and-words.md).
+DEFAULT_TEXT_WEIGHT = 0.2
+# A further product in a photo gets an answer of its own when the localiser's close-up scores it at
+# least this (Settings.product_min_score; docs/experiments/2026-12-04-several-products.md).
+DEFAULT_PRODUCT_MIN_SCORE = 0.6
+
+
 class Settings(BaseSettings):
     """Every setting is read from the environment variable SNAPBUY_<NAME>; docs/configuration.md shows
     them all, rendered from the descriptions below by snapbuy.config_docs."""
@@ -138,7 +147,7 @@ class Settings(BaseSettings):
     )
     metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
     max_concurrent_searches: int = Field(
-        default=4,
+        default=8,
         ge=1,
         description="Photo searches decoded and searched at once by `snapbuy serve`; more wait their turn. "
         "Each holds its decoded photo and the model's working memory.",
@@ -175,6 +184,27 @@ class Settings(BaseSettings):
         "size (4 bytes a pixel), so this bounds what one upload costs in memory.",
     )
     default_k: int = Field(default=4, ge=1, description="Results per list when a request gives no k.")
+    max_products: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="Products a photo search answers for, each with its own box, category, matches and "
+        "tiers (the answer's groups), when the localiser finds several; 1: the best one only.",
+    )
+    product_min_score: float = Field(
+        default=DEFAULT_PRODUCT_MIN_SCORE,
+        ge=0,
+        le=1,
+        description="The localiser's confidence a further product in a photo needs to get an answer of "
+        "its own (the best one always does).",
+    )
+    text_weight: float = Field(
+        default=DEFAULT_TEXT_WEIGHT,
+        ge=0,
+        le=1,
+        description="A photo search with words (q): the words' share of the query that ranks designs, "
+        "when the request gives no text_weight. Within each design the words alone pick the variant.",
+    )
     max_k: int = Field(default=100, ge=1, description="Largest k a request may ask for (else 422).")
     batch_size: int = Field(default=32, ge=1, description="Images per model call when indexing or embedding.")
     index_type: str = Field(

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from snapbuy.crops import Box, crop_with_edges, square_around
+from snapbuy.crops import Box, box_iou, crop_with_edges, square_around
 from snapbuy.embed.spec import ModelSpec
 from snapbuy.embed.weights import file_sha256, training_record
 from snapbuy.errors import ModelError
@@ -46,6 +46,8 @@ REFINE_MARGIN = 1.4
 # place is rarely a decoy, but when it is, this rescues the photo
 # (docs/experiments/2026-11-30-localiser.md#three-candidates).
 CANDIDATES = 3
+# Two close-up boxes that overlap more than this (intersection over union) are one product.
+SAME_PRODUCT_IOU = 0.3
 MAP_CHANNELS = 5  # centre logit, then box edges x0, y0, x1, y1
 FloatBox = tuple[float, float, float, float]
 
@@ -198,7 +200,14 @@ class ProductLocaliser:
     def find(self, image: Image.Image) -> Box | None:
         """The product's box in `image` pixels, or None when the net sees no product: the first look's
         best few places, each judged again on a close-up; the best-scoring close-up's box wins."""
-        best: tuple[Box, float] | None = None
+        found = self.find_all(image)
+        return found[0][0] if found else None
+
+    def find_all(self, image: Image.Image) -> list[tuple[Box, float]]:
+        """Every product the net sees, best first, as (box in `image` pixels, close-up score): the
+        first look's best few places, each judged again on a close-up; a box that overlaps a
+        better-scoring one (SAME_PRODUCT_IOU) is the same product seen twice and is dropped."""
+        judged: list[tuple[Box, float]] = []
         for first, first_score in self._look(image, self.candidates):
             square = square_around(first, self.refine_margin)
             second = self._look(crop_with_edges(image, square), 1)
@@ -209,9 +218,12 @@ class ProductLocaliser:
                 found = (box, score)
             else:  # nothing there on a closer look: keep the first box, but doubt it
                 found = (first, first_score / 2)
-            if best is None or found[1] > best[1]:
-                best = found
-        return None if best is None else best[0]
+            judged.append(found)
+        kept: list[tuple[Box, float]] = []
+        for box, score in sorted(judged, key=lambda found: -found[1]):
+            if all(box_iou(box, other) <= SAME_PRODUCT_IOU for other, _ in kept):
+                kept.append((box, score))
+        return kept
 
     def save(self, target: Path | BinaryIO) -> None:
         state = {

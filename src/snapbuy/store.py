@@ -253,6 +253,22 @@ class ProductStore:
             ).fetchone()
         return ProductRecord(*found) if found else None
 
+    def vector_ids_of_rows(self, product_rows: Sequence[int]) -> dict[int, list[int]]:
+        """Each product row's vector ids in id order, read in one query."""
+        found: dict[int, list[int]] = {int(row): [] for row in product_rows}
+        if not found:
+            return found
+        marks = ", ".join("?" * len(found))
+        with self._lock:
+            pairs = self._conn.execute(
+                f"SELECT product_row, vector_id FROM vectors WHERE product_row IN ({marks}) "
+                "ORDER BY vector_id",
+                list(found),
+            ).fetchall()
+        for row, vector_id in pairs:
+            found[int(row)].append(int(vector_id))
+        return found
+
     def vector_ids_of(self, product_row: int) -> list[int]:
         with self._lock:
             found = self._conn.execute(

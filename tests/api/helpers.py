@@ -66,7 +66,7 @@ ITEM_KEYS = {
     "score",
 }
 AVAILABILITIES = {"in_stock", "out_of_stock", "preorder", "backorder"}
-RESPONSE_KEYS = {"query", "matches", "tiers", "model", "index_version", "timings_ms"}
+RESPONSE_KEYS = {"query", "matches", "tiers", "groups", "model", "index_version", "timings_ms"}
 TIER_KEYS = {"name", "min_price", "max_price", "items"}
 ORIENTATION = 274  # EXIF tag
 ROTATE_90_CW = 6  # EXIF value: stored pixels must be turned 90 degrees clockwise to be upright
@@ -185,7 +185,7 @@ def assert_search_response(
     """The full search contract: shapes, k, score order, tier membership, filters, exclusions; with
     `collapse` (the default), one item per design."""
     assert set(body) == RESPONSE_KEYS
-    assert set(body["query"]) == {"category", "category_source", "box", "box_source"}
+    assert set(body["query"]) == {"category", "category_source", "box", "box_source", "words"}
     assert body["query"]["category_source"] == source
     box, box_source = body["query"]["box"], body["query"]["box_source"]
     if box is None:  # a text or similar-products search

@@ -54,4 +54,4 @@ def test_unknown_query_parameters_are_refused_naming_the_accepted_ones(
     assert (set(takes.split(", ")) if takes != "none" else set()) == documented
     if route == "/v1/search" and method == "post":
         filters = {"k", "category", "min_price", "max_price", "include_out_of_stock", "brand", "availability"}
-        assert documented == {*filters, "offset", "collapse", "box"}
+        assert documented == {*filters, "offset", "collapse", "box", "q", "text_weight", "max_products"}

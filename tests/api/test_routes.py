@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from snapbuy.search import SearchService
+from snapbuy.search import SearchOptions, SearchService
 from tests.api.helpers import (
     CATEGORIES,
     MAX_K,
@@ -27,6 +27,12 @@ from tests.api.helpers import (
     upload,
 )
 from tests.conftest import OUT_OF_STOCK_SKU, PREORDER_SKU
+
+
+def image_options() -> SearchOptions:
+    """What a photo upload without parameters searches with (Settings' defaults)."""
+    return SearchOptions(k=4)
+
 
 # --- search: shapes and semantics --------------------------------------------------------------
 
@@ -59,6 +65,57 @@ def test_a_clients_box_decides_where_search_looks(client: TestClient, sample_ser
 @pytest.mark.parametrize("box", ["0.5,0.5,0.2,0.9", "1,2,3", "0,0,1,1.5", "x" * 201])
 def test_a_bad_box_is_refused_with_its_reason(client: TestClient, box: str) -> None:
     assert_error(upload(client, photo_png(), {"box": box}), 422, "invalid_parameter")
+
+
+def test_words_with_a_photo_are_read_and_reported(client: TestClient, sample_service: SearchService) -> None:
+    data = photo_png()
+    alone = upload(client, data).json()
+    assert alone["query"]["words"] is None
+    response = upload(client, data, {"q": "in red under 5000", "text_weight": "0.4"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["query"]["words"] == {
+        "text": "in red",
+        "text_weight": 0.4,
+        "price_phrases": ["under 5000"],
+        "min_price": None,
+        "max_price": 5000.0,
+    }
+    items = [*body["matches"], *(i for t in body["tiers"] for i in t["items"])]
+    assert all(i["price_paid"] <= 5000 for i in items)
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    direct = sample_service.search_image(image, image_options(), words="in red under 5000", text_weight=0.4)
+    assert [i["sku"] for i in body["matches"]] == [i.sku for i in direct.matches]
+    default = upload(client, data, {"q": "in red"}).json()["query"]["words"]
+    assert default["text_weight"] == 0.2  # Settings.text_weight
+
+
+@pytest.mark.parametrize("params", [{"q": "red", "text_weight": "1.5"}, {"q": ""}, {"q": "x" * 501}])
+def test_bad_words_are_refused(client: TestClient, params: dict[str, str]) -> None:
+    assert upload(client, photo_png(), params).status_code == 422
+
+
+def test_text_search_reads_prices_and_refuses_relative_words(client: TestClient) -> None:
+    body = client.get("/v1/search", params={"q": "watch under 3000"}).json()
+    assert body["query"]["words"]["text"] == "watch" and body["query"]["words"]["max_price"] == 3000
+    assert_error(client.get("/v1/search", params={"q": "cheaper watch"}), 422, "invalid_parameter")
+
+
+def test_a_photo_answer_lists_its_product_groups(client: TestClient) -> None:
+    body = upload(client, photo_png(), {"max_products": "3"}).json()
+    # The sample model has no localiser, so the photo holds one product: the top-level answer.
+    assert len(body["groups"]) == 1
+    group = body["groups"][0]
+    assert group["box"] == body["query"]["box"] and group["box_source"] == body["query"]["box_source"]
+    assert group["score"] is None  # the crop grid gives no confidence
+    assert (group["category"], group["category_source"]) == (
+        body["query"]["category"],
+        body["query"]["category_source"],
+    )
+    assert group["matches"] == body["matches"] and group["tiers"] == body["tiers"]
+    assert client.get("/v1/search", params={"q": "watch"}).json()["groups"] == []
+    for bad in ("0", "6"):
+        assert_error(upload(client, photo_png(), {"max_products": bad}), 422, "invalid_parameter")
 
 
 def test_text_search_has_no_box(client: TestClient) -> None:
@@ -146,8 +203,10 @@ def test_price_filters(
 
 
 @pytest.mark.parametrize("path", ["/v1/products/NO-SUCH-SKU", "/v1/products/NO-SUCH-SKU/similar"])
-def test_unknown_product_is_404(client: TestClient, path: str) -> None:
-    assert "NO-SUCH-SKU" in assert_error(client.get(path), 404, "not_found")
+def test_unknown_product_is_404(client: TestClient, path: str, sample_service: SearchService) -> None:
+    message = assert_error(client.get(path), 404, "not_found")
+    assert "NO-SUCH-SKU" in message
+    assert str(sample_service.bundle.path.parent) not in message and "/" not in message  # no server path
     assert_still_serving(client)
 
 

@@ -16,7 +16,14 @@ from snapbuy.bundle import CURRENT_FILE, STAGING_PREFIX, open_current
 from snapbuy.catalog import Product
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.errors import CatalogError, SnapbuyError
-from snapbuy.indexing import EMBEDDING, IMAGE_ERRORS_FILE, REJECTS_FILE, IndexingOptions, build_index
+from snapbuy.indexing import (
+    EMBEDDING,
+    IMAGE_ERRORS_FILE,
+    REJECTS_FILE,
+    THUMBNAILS,
+    IndexingOptions,
+    build_index,
+)
 from snapbuy.loading import build_service
 from snapbuy.store import ProductStore
 from snapbuy.tiers import tier_index
@@ -267,9 +274,12 @@ def test_progress_is_reported_up_to_the_total(
 ) -> None:
     progress = RecordingProgress()
     build_index(catalog_copy, tmp_path / "idx", tiny_embedder, OPTIONS, progress=progress)
-    assert progress.events[0] == ("start", EMBEDDING, 24)
-    assert progress.events[-1] == ("finish", EMBEDDING, 0)
-    assert sum(count for kind, _, count in progress.events if kind == "advance") == 24
+    # Embedding, then the thumbnails of the local images, each stage up to its total.
+    starts = [(stage, total) for kind, stage, total in progress.events if kind == "start"]
+    finishes = [stage for kind, stage, _ in progress.events if kind == "finish"]
+    assert starts == [(EMBEDDING, 24), (THUMBNAILS, 24)] and finishes == [EMBEDDING, THUMBNAILS]
+    for stage in (EMBEDDING, THUMBNAILS):
+        assert sum(count for kind, s, count in progress.events if kind == "advance" and s == stage) == 24
 
 
 def test_old_versions_are_pruned_after_publishing(

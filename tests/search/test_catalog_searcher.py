@@ -254,3 +254,68 @@ def test_no_mask_when_no_product_is_hidden(
     assert not any(shown)
     # Hiding out-of-stock products masks the tier searches (the vote's search stays unmasked).
     assert any(searched_masks(stocked_service, SearchOptions(k=4), monkeypatch))
+
+
+def best_vector_scores(catalog: CatalogSearcher, query: np.ndarray) -> np.ndarray:
+    """Each product row's best vector score against `query`."""
+    cols = catalog.columns
+    scores = catalog.index.reconstruct(list(range(catalog.index.ntotal))) @ query
+    best = np.full(len(cols.price_paid), -np.inf)
+    np.maximum.at(best, cols.vector_product, scores)
+    return best
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        SearchOptions(k=4),
+        SearchOptions(k=6, category="lamp"),
+        SearchOptions(k=5, max_price=900),
+        SearchOptions(k=4, offset=2),
+    ],
+)
+def test_a_variant_query_picks_each_designs_variant_and_keeps_the_designs(
+    stocked_service: SearchService, options: SearchOptions
+) -> None:
+    """Words pick the variant shown: of each listed design, the variant nearest the variant query
+    among those the list may hold (filters, stock, the tier's prices); designs, order and scores
+    stay the query's."""
+    catalog = stocked_service.catalog
+    cols = catalog.columns
+    changed = 0
+    for seed in range(6):
+        query, words = random_query(seed), random_query(100 + seed)
+        plain = stocked_service.search_vector(query, options)
+        picked = stocked_service.search_vector(query, options, variant_query=words)
+        by_words = best_vector_scores(catalog, words)
+        allowed = cols.in_stock.copy()
+        if options.max_price is not None:
+            allowed &= cols.price_paid <= options.max_price
+        in_category = cols.category_code == cols.categories.index(plain.category)
+        lists = [(plain.matches, picked.matches, options.category is not None, None)] + [
+            (a.items, b.items, True, a.name) for a, b in zip(plain.tiers, picked.tiers, strict=True)
+        ]
+        for before, after, category_bound, tier in lists:
+            assert [cols.group_code[i.row] for i in after] == [cols.group_code[i.row] for i in before]
+            assert [i.score for i in after] == [i.score for i in before]
+            for item in after:
+                rows = cols.variant_rows(item.row)
+                ok = allowed[rows]
+                if category_bound:
+                    ok &= in_category[rows]
+                if tier is not None:
+                    ok &= cols.tier_code[rows] == cols.tiers.index(tier)
+                eligible = rows[ok]
+                assert item.row in eligible
+                assert by_words[item.row] == pytest.approx(by_words[eligible].max(), abs=1e-6)
+                assert [v.row for v in item.variants] == [r for r in rows if r != item.row]
+            changed += sum(a.row != b.row for a, b in zip(before, after, strict=True))
+    assert changed > 0  # the words moved some designs to another variant
+
+
+def test_without_collapse_a_variant_query_changes_nothing(service: SearchService) -> None:
+    options = SearchOptions(k=5, collapse=False)
+    query = random_query(3)
+    plain = service.search_vector(query, options)
+    picked = service.search_vector(query, options, variant_query=random_query(4))
+    assert [i.sku for i in every_item(picked)] == [i.sku for i in every_item(plain)]

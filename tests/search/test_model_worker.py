@@ -169,10 +169,10 @@ def test_the_worker_embedder_and_localiser_answer_as_the_model_does(
         assert through.embed_images([]).shape == (0, tiny_embedder.dim)
 
         class Finder:
-            def find(self, image: Image.Image) -> tuple[int, int, int, int] | None:
-                return (0, 0, image.width, threading.current_thread().name == "snapbuy-model")
+            def find_all(self, image: Image.Image) -> list[tuple[tuple[int, int, int, int], float]]:
+                return [((0, 0, image.width, threading.current_thread().name == "snapbuy-model"), 0.5)]
 
-        assert WorkerLocaliser(Finder(), worker).find(images[0]) == (0, 0, 40, True)
+        assert WorkerLocaliser(Finder(), worker).find_all(images[0]) == [((0, 0, 40, True), 0.5)]
     finally:
         worker.close()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from snapbuy.bundle import open_current
@@ -34,8 +35,8 @@ class FixedLocaliser:
     def __init__(self, box: tuple[int, int, int, int] | None) -> None:
         self.box = box
 
-    def find(self, image: Image.Image) -> tuple[int, int, int, int] | None:
-        return self.box
+    def find_all(self, image: Image.Image) -> list[tuple[tuple[int, int, int, int], float]]:
+        return [] if self.box is None else [(self.box, 0.9)]
 
 
 def localised(
@@ -184,3 +185,53 @@ def test_a_clients_box_is_framed_and_the_localiser_is_not_asked(synthetic_index:
     expected = embedder.embed_images(box_views(photo, (20, 50, 60, 150), box_framings((1.1,), 0), False))[0]
     np.testing.assert_allclose(framed, expected / np.linalg.norm(expected), rtol=1e-5, atol=1e-6)
     service.close()
+
+
+class SeveralLocaliser:
+    """Finds fixed boxes with fixed scores, best first."""
+
+    def __init__(self, found: list[tuple[tuple[int, int, int, int], float]]) -> None:
+        self.found = found
+
+    def find_all(self, image: Image.Image) -> list[tuple[tuple[int, int, int, int], float]]:
+        return self.found
+
+
+def test_each_product_found_is_embedded_in_one_model_call(
+    synthetic_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = Image.fromarray(np.random.default_rng(6).integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    embedder = HashEmbedder()
+    boxes = [((10, 10, 50, 50), 0.9), ((50, 60, 85, 110), 0.6), ((0, 70, 30, 100), 0.3)]
+    localiser: Any = SeveralLocaliser(boxes)
+    service = build_service(open_current(synthetic_index), embedder, FramingSettings(), localiser)
+    single: Any = SeveralLocaliser(boxes[1:2])
+    alone = build_service(open_current(synthetic_index), embedder, FramingSettings(), single)
+    calls: list[int] = []
+    embed_images = embedder.embed_images
+
+    def counted(images: Any) -> np.ndarray:
+        calls.append(len(images))
+        return embed_images(images)
+
+    monkeypatch.setattr(embedder, "embed_images", counted)
+
+    encoder = service.encoder
+    assert [f.box for _, f in encoder.encode_products(photo, max_products=3, min_score=0.5)] == [
+        boxes[0][0],
+        boxes[1][0],
+    ]
+    assert len(calls) == 1  # both products' views in one call
+    products = encoder.encode_products(photo, max_products=3, min_score=0.0)
+    assert [(f.box, f.score, f.source) for _, f in products] == [(b, s, "localiser") for b, s in boxes]
+    assert len(encoder.encode_products(photo, max_products=2, min_score=0.0)) == 2
+    # The best product is answered even below min_score; one product: encode_image's answer.
+    assert len(encoder.encode_products(photo, max_products=3, min_score=0.95)) == 1
+    np.testing.assert_allclose(encoder.encode_products(photo)[0][0], encoder.encode_image(photo)[0])
+    # Each product's vector is what a photo of that product alone gives.
+    np.testing.assert_allclose(products[1][0], alone.encoder.encode_image(photo)[0], atol=1e-6)
+    # A client's box is the one product.
+    client = encoder.encode_products(photo, box=(0, 0, 40, 40), max_products=3)
+    assert [(f.box, f.source) for _, f in client] == [((0, 0, 40, 40), "client")]
+    service.close()
+    alone.close()

@@ -15,6 +15,7 @@ from snapbuy.synth.photos import (
     TRAINING_FAMILIES,
     encode_jpeg,
     phone_size,
+    several_products_photo,
     shopper_photo,
     studio_shot,
 )
@@ -104,3 +105,24 @@ def test_distractor_boxes_are_where_the_distractors_landed() -> None:
     # Every object pixel lies in the product's box or a distractor's, and each box holds object pixels.
     assert not np.any(drawn & ~covered)
     assert all(drawn[y0:y1, x0:x1].any() for x0, y0, x1, y1 in boxes if x1 > x0 and y1 > y0)
+
+
+def test_several_products_lie_apart_inside_the_photo_each_where_its_box_says() -> None:
+    products = generate_products(40, seed=2)[:3]
+    colours = [PALETTE[p.colour] for p in products]
+    sprites = [draw_sprite(p.design, c) for p, c in zip(products, colours, strict=True)]
+    for seed in range(4):
+        photo, boxes = several_products_photo(
+            sprites, random.Random(seed), (600, 800), frozenset({"placement"})
+        )
+        assert photo.size == (600, 800) and len(boxes) == 3
+        for i, (x0, y0, x1, y1) in enumerate(boxes):
+            assert 0 <= x0 < x1 <= 600 and 0 <= y0 < y1 <= 800
+            assert 0.2 * 600 <= max(x1 - x0, y1 - y0) <= 0.45 * 600
+            for other in boxes[i + 1 :]:  # no two overlap
+                assert x1 <= other[0] or other[2] <= x0 or y1 <= other[1] or other[3] <= y0
+        # Without colour casts each product's own colour shows inside its box.
+        pixels = np.asarray(photo)
+        for (x0, y0, x1, y1), colour in zip(boxes, colours, strict=True):
+            inside = pixels[y0:y1, x0:x1].reshape(-1, 3).astype(int)
+            assert (np.abs(inside - np.array(colour[:3])).sum(axis=1) < 30).mean() > 0.05

@@ -17,8 +17,9 @@ from typing import Any
 from snapbuy.api.asgi_errors import send_json_error
 from snapbuy.errors import InvalidParameterError
 
-# Health checks and the metrics scrape stay open: orchestrators and Prometheus hold no API key.
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics"})
+# Health checks and the metrics scrape stay open: orchestrators and Prometheus hold no API key. So do
+# the phone page and its two files (api/phone_page.py): a browser loads them before it holds a key.
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/metrics", "/", "/page/app.js", "/page/style.css"})
 # At most this many clients' buckets are kept; the least recently seen are forgotten first.
 MAX_BUCKETS = 100_000
 

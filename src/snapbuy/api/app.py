@@ -20,6 +20,8 @@ from snapbuy.api.deadlines import BodyDeadline
 from snapbuy.api.limiter import SearchLimiter
 from snapbuy.api.live_service import ServiceHolder, error_text
 from snapbuy.api.metrics import install_metrics
+from snapbuy.api.phone_page import phone_page_router
+from snapbuy.api.product_images import product_images_router
 from snapbuy.api.reload_watch import ReloadWatcher
 from snapbuy.api.request_log import RequestLog
 from snapbuy.api.routes import router
@@ -122,7 +124,9 @@ def create_app(
     limiter = SearchLimiter(settings.max_concurrent_searches, settings.max_queued_searches)
     app.state.search_limiter = limiter
     app.include_router(router)
+    app.include_router(product_images_router)
     app.include_router(admin_router)
+    app.include_router(phone_page_router)
     # Middleware added later runs outside what was added before. The body deadline runs inside the
     # access checks and CORS (its 408s carry CORS headers); metrics outside them all, so refusals
     # (401, 429, 408) are counted too.

@@ -192,10 +192,35 @@ async def search_image(
             "width and height: search looks there instead of finding the product itself",
         ),
     ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=500,
+            description="words with the photo: 'in red' picks red variants and leans the answer that "
+            "way; 'under 500', 'over 100', 'between 100 and 500', 'cheaper', 'dearer' are price bounds "
+            "(docs/api.md lists what is understood)",
+        ),
+    ] = None,
+    text_weight: Annotated[
+        float | None,
+        Query(ge=0, le=1, description="the words' share of the query that ranks designs (default 0.2)"),
+    ] = None,
+    max_products: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=5,
+            description="answer for up to this many products found in the photo (`groups`); 1: the best "
+            "one only (default 3)",
+        ),
+    ] = None,
 ) -> SearchResponse:
-    """Search with a photo: multipart/form-data field `image` (JPEG, PNG, WebP, HEIC). The answer's
-    `query.box` says where in the photo the product was taken from."""
+    """Search with a photo: multipart/form-data field `image` (JPEG, PNG, WebP, HEIC), and optionally
+    words (`q`). The answer's `query.box` says where in the photo the product was taken from, and
+    `query.words` how the words were read."""
     started = time.perf_counter()
+    weight = settings.text_weight if text_weight is None else text_weight
     client_box = parse_normalised_box(box) if box is not None else None
     data = await read_image_upload(request, settings.max_upload_bytes)
     deadline = search_deadline(settings)
@@ -210,7 +235,16 @@ async def search_image(
             max_full_decode_pixels=settings.max_full_decode_pixels,
         )
         decode_ms = round((time.perf_counter() - decode_started) * 1000, 3)
-        result = service.search_image(image, options, deadline, client_box)
+        result = service.search_image(
+            image,
+            options,
+            deadline,
+            client_box,
+            q,
+            weight,
+            settings.max_products if max_products is None else max_products,
+            settings.product_min_score,
+        )
         result.timings_ms["decode"] = decode_ms
         return result
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from snapbuy.search import SearchResult
+from snapbuy.search import SearchResult, TierResult
+from snapbuy.search.results import FoundProduct, ProductAnswer
 
 
 class VariantOut(BaseModel):
@@ -71,6 +72,18 @@ class BoxOut(BaseModel):
     y1: float
 
 
+class WordsOut(BaseModel):
+    """How the request's words (q) were read, from snapbuy.search.results.WordsUsed."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    text: str | None  # what the text tower read; null when the words only named a price
+    text_weight: float | None  # its share of a photo + words query; null for words alone
+    price_phrases: list[str]  # the phrases read as price bounds, as written
+    min_price: float | None  # the bounds searched: the request's and the words', both holding
+    max_price: float | None
+
+
 class QueryOut(BaseModel):
     category: str
     category_source: str  # "request", "predicted" or "product"
@@ -78,18 +91,62 @@ class QueryOut(BaseModel):
     # "localiser", "client" (the request's box), "crop grid" or "photo" (all of it). Null for text.
     box: BoxOut | None = None
     box_source: str | None = None
+    words: WordsOut | None = None  # null when the request had no words
 
     @classmethod
     def of(cls, result: SearchResult) -> QueryOut:
         found = result.found
+        words = None if result.words is None else WordsOut.model_validate(result.words)
         if found is None:
-            return cls(category=result.category, category_source=result.category_source)
-        x0, y0, x1, y1 = (round(v, 4) for v in found.normalised)
+            return cls(category=result.category, category_source=result.category_source, words=words)
         return cls(
             category=result.category,
             category_source=result.category_source,
-            box=BoxOut(x0=x0, y0=y0, x1=x1, y1=y1),
+            box=_box_out(found),
             box_source=found.source,
+            words=words,
+        )
+
+
+def _tiers_out(tiers: list[TierResult]) -> list[TierOut]:
+    return [
+        TierOut(
+            name=t.name,
+            min_price=t.min_price,
+            max_price=t.max_price,
+            items=[ItemOut.model_validate(i) for i in t.items],
+        )
+        for t in tiers
+    ]
+
+
+def _box_out(found: FoundProduct) -> BoxOut:
+    x0, y0, x1, y1 = (round(v, 4) for v in found.normalised)
+    return BoxOut(x0=x0, y0=y0, x1=x1, y1=y1)
+
+
+class GroupOut(BaseModel):
+    """The answer for one product found in the photo (answers list one per product, best first)."""
+
+    box: BoxOut
+    box_source: str
+    score: float | None  # the localiser's confidence that a product is there (0-1); null: not the localiser's
+    category: str
+    category_source: str
+    matches: list[ItemOut]
+    tiers: list[TierOut]
+
+    @classmethod
+    def of(cls, group: ProductAnswer) -> GroupOut:
+        score = group.found.score
+        return cls(
+            box=_box_out(group.found),
+            box_source=group.found.source,
+            score=None if score is None else round(score, 4),
+            category=group.category,
+            category_source=group.category_source,
+            matches=[ItemOut.model_validate(m) for m in group.matches],
+            tiers=_tiers_out(group.tiers),
         )
 
 
@@ -97,6 +154,9 @@ class SearchResponse(BaseModel):
     query: QueryOut
     matches: list[ItemOut]
     tiers: list[TierOut]
+    # A photo search: one answer per product found in the photo, best first (the first is the
+    # top-level query box, category, matches and tiers); empty for other searches.
+    groups: list[GroupOut] = []
     model: str
     index_version: str
     timings_ms: dict[str, float]
@@ -106,15 +166,8 @@ class SearchResponse(BaseModel):
         return cls(
             query=QueryOut.of(result),
             matches=[ItemOut.model_validate(m) for m in result.matches],
-            tiers=[
-                TierOut(
-                    name=t.name,
-                    min_price=t.min_price,
-                    max_price=t.max_price,
-                    items=[ItemOut.model_validate(i) for i in t.items],
-                )
-                for t in result.tiers
-            ],
+            tiers=_tiers_out(result.tiers),
+            groups=[GroupOut.of(group) for group in result.groups],
             model=result.model,
             index_version=result.index_version,
             timings_ms=result.timings_ms,

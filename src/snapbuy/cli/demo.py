@@ -19,15 +19,26 @@ def demo_data_command(
     queries: Annotated[
         int | None, typer.Option("--queries", min=1, help="shopper photos (default: one per SKU)")
     ] = None,
+    several: Annotated[
+        int,
+        typer.Option(
+            "--several",
+            min=0,
+            help="also this many photos of 2-3 products each (several.csv), for `snapbuy eval --several`",
+        ),
+    ] = 0,
 ) -> None:
     """Generate the demo shop: a drawn catalog (NOK, 10 categories) and shopper photos with ground truth."""
-    from snapbuy.demo.generate import write_demo_data
+    from snapbuy.demo.generate import SEVERAL_FILE, write_demo_data, write_several_products_photos
 
     report = write_demo_data(out, products, seed, queries, progress=ProgressPrinter("shopper photos"))
     typer.echo(
         f"wrote {report.products} SKUs in {report.groups} designs to {out / 'catalog.csv'} and "
         f"{report.queries} shopper photos to {out / 'queries.csv'}"
     )
+    if several:
+        count = write_several_products_photos(out, products, seed, several)
+        typer.echo(f"wrote {count} photos of several products each to {out / SEVERAL_FILE}")
 
 
 @reports_errors

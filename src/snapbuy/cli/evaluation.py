@@ -29,12 +29,45 @@ def eval_command(
         int | None, typer.Option("--limit", min=1, help="evaluate only the first N photos")
     ] = None,
     model: ModelOpt = None,
+    colour_words: Annotated[
+        bool,
+        typer.Option(
+            "--colour-words",
+            help="instead: how often 'in <colour>' with the photo brings that colour of its design "
+            "(demo shop titles end in ', <colour>'), photo alone against several text weights",
+        ),
+    ] = False,
+    several: Annotated[
+        Path | None,
+        typer.Option(
+            "--several",
+            help="instead: per-product recall on the demo's photos of several products (several.csv "
+            "from `snapbuy demo-data --several N`), and answers for absent products on QUERIES' photos",
+        ),
+    ] = None,
 ) -> None:
     """Retrieval quality on shopper photos with known answers: recall@1/@10, category accuracy, tiers."""
     from snapbuy.evaluation import evaluate, write_report
     from snapbuy.loading import open_service
 
     service = open_service(index, settings_with(), model)
+    if several is not None:
+        from snapbuy.demo.several_products import outcomes_markdown as several_markdown
+        from snapbuy.demo.several_products import several_products_recall
+
+        photos, products, per_threshold = several_products_recall(
+            service, several, queries, limit=limit, progress=ProgressPrinter("photos")
+        )
+        typer.echo(several_markdown(photos, products, True, per_threshold))
+        return
+    if colour_words:
+        from snapbuy.demo.colour_words import colour_words_effect, outcomes_markdown
+
+        asked, outcomes = colour_words_effect(
+            service, queries, limit=limit, progress=ProgressPrinter("asking for colours")
+        )
+        typer.echo(outcomes_markdown(asked, outcomes))
+        return
     report = evaluate(service, queries, limit=limit, progress=ProgressPrinter("evaluating"))
     json_path, md_path = write_report(report, out, "eval")
     typer.echo(report.to_markdown())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -100,6 +101,15 @@ def index_command(
             help="seconds to wait when another run is indexing into the same index (default 0: refuse)",
         ),
     ] = 0.0,
+    thumbnail_side: Annotated[
+        int | None,
+        typer.Option(
+            "--thumbnail-side",
+            min=0,
+            help="longest side in pixels of the thumbnails of local product images stored in the index "
+            "for the phone page; 0: none (default 320)",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Index a product feed into a new version of an index bundle and make it live."""
@@ -143,6 +153,8 @@ def index_command(
         max_image_bytes=settings.max_catalog_image_bytes,
         lock_wait_seconds=wait_for_lock,
     )
+    if thumbnail_side is not None:  # else IndexingOptions' own default
+        options = replace(options, thumbnail_side=thumbnail_side)
     progress = indexing_progress(quiet)
     if progress is None:
         report = build_index(feed, index, embedder, options)
@@ -162,7 +174,7 @@ def _print_summary(report: IndexingReport, spec: str, catalog_views: int) -> Non
     typer.echo(
         f"images: {counts.embedded} embedded, {counts.reused} reused, {counts.failed} failed; "
         f"downloads: {counts.downloaded} ({counts.bytes_transferred / 1e6:.1f} MB), "
-        f"{counts.revalidated} unchanged (revalidated)"
+        f"{counts.revalidated} unchanged (revalidated); thumbnails: {report.thumbnails}"
     )
     if report.out_of_stock:
         typer.echo(f"{report.out_of_stock} products are out of stock: kept, but not returned by default")

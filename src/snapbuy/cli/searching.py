@@ -31,6 +31,23 @@ def _availability_mark(item: ProductRecord) -> str:
 
 def _print_result(result: Any) -> None:
     typer.echo(f"category: {result.category} ({result.category_source})   model: {result.model}")
+    _print_words(result)
+    groups = result.groups or [result]
+    for number, group in enumerate(groups, 1):
+        if len(groups) > 1:
+            typer.echo(f"\nproduct {number} of {len(groups)}: {group.category} ({group.category_source})")
+        _print_answer(group)
+
+
+def _print_words(result: Any) -> None:
+    if result.words is not None:
+        words = result.words
+        bounds = f"price {_bound(words.min_price) or '-'} to {_bound(words.max_price) or '-'}"
+        phrases = ", ".join(words.price_phrases) or "none"
+        typer.echo(f"words: {words.text or '(prices only)'} ({bounds}; read as prices: {phrases})")
+
+
+def _print_answer(result: Any) -> None:
     if result.found is not None:
         x0, y0, x1, y1 = result.found.normalised
         typer.echo(
@@ -52,8 +69,23 @@ def _print_result(result: Any) -> None:
 
 @reports_errors
 def search_command(
-    image: Annotated[Path, typer.Argument(help="photo to search with")],
     index: IndexOpt,
+    image: Annotated[Path | None, typer.Argument(help="photo to search with (or give --text alone)")] = None,
+    text: Annotated[
+        str | None,
+        typer.Option(
+            "--text",
+            "-q",
+            help="words: alone, a text search; with a photo, 'in red' picks red variants, and 'under 500', "
+            "'cheaper' and the like are price bounds",
+        ),
+    ] = None,
+    text_weight: Annotated[
+        float | None,
+        typer.Option(
+            "--text-weight", min=0, max=1, help="with a photo: the words' share of the query (default 0.2)"
+        ),
+    ] = None,
     k: Annotated[int, typer.Option("-k", min=1, help="results per list")] = 4,
     category: Annotated[str | None, typer.Option("--category", help="category (default: predicted)")] = None,
     min_price: Annotated[float | None, typer.Option("--min-price", min=0)] = None,
@@ -81,18 +113,26 @@ def search_command(
     device: DeviceOpt = None,
     model: ModelOpt = None,
 ) -> None:
-    """Search an index with a photo: best matches plus the closest SKUs in each price tier."""
+    """Search an index with a photo, words, or both: best matches plus the closest SKUs in each price
+    tier."""
     from snapbuy.api.schemas import SearchResponse
     from snapbuy.crops import parse_normalised_box
+    from snapbuy.errors import InvalidParameterError
     from snapbuy.imaging import load_image_file
     from snapbuy.loading import open_service
     from snapbuy.search import SearchOptions
     from snapbuy.search.results import availability_list
 
+    if image is None and text is None:
+        raise InvalidParameterError("give a photo to search with, or words with --text (or both)")
+    if image is None and box is not None:
+        raise InvalidParameterError("--box says where the product is in a photo: give the photo too")
     settings = settings_with(device=device)
     client_box = parse_normalised_box(box) if box is not None else None
-    picture = load_image_file(
-        image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+    picture = (
+        None
+        if image is None
+        else load_image_file(image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
     )
     service = open_service(index, settings, model)
     options = SearchOptions(
@@ -106,7 +146,20 @@ def search_command(
         offset=offset,
         collapse=collapse,
     )
-    result = service.search_image(picture, options, box=client_box)
+    if picture is None:
+        assert text is not None  # checked above
+        result = service.search_text(text, options)
+    else:
+        weight = settings.text_weight if text_weight is None else text_weight
+        result = service.search_image(
+            picture,
+            options,
+            box=client_box,
+            words=text,
+            text_weight=weight,
+            max_products=settings.max_products,
+            product_min_score=settings.product_min_score,
+        )
     if as_json:
         typer.echo(SearchResponse.of(result).model_dump_json(indent=2))
     else:

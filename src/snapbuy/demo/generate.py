@@ -16,10 +16,19 @@ from typing import TextIO
 from snapbuy.atomic import write_text_file_atomically
 from snapbuy.demo.shop import PALETTE, DemoProduct, generate_products
 from snapbuy.demo.sprites import draw_sprite
-from snapbuy.synth.photos import FAMILIES, encode_jpeg, phone_size, shopper_photo, studio_shot
+from snapbuy.synth.photos import (
+    FAMILIES,
+    encode_jpeg,
+    phone_size,
+    several_products_photo,
+    shopper_photo,
+    studio_shot,
+)
 
 CATALOG_FILE = "catalog.csv"
 QUERIES_FILE = "queries.csv"
+SEVERAL_FILE = "several.csv"  # photos of 2-3 products each, with every product's box
+SEVERAL_FIELDS = ["image", "skus", "item_group_ids", "categories", "product_boxes", "families"]
 # How often each family is applied to a shopper photo; placement (off-centre, 25-80 %) is always on.
 FAMILY_RATES = {
     "clutter": 0.9,
@@ -76,6 +85,24 @@ def _query_job(args: tuple[int, int, DemoProduct, Path]) -> dict[str, str]:
     }
 
 
+def _several_job(args: tuple[int, int, list[DemoProduct], Path]) -> dict[str, str]:
+    seed, index, products, folder = args
+    rng = random.Random(seed * 2_000_003 + index)
+    families = frozenset(f for f in sorted(FAMILIES - {"occlusion"}) if rng.random() < FAMILY_RATES[f])
+    sprites = [draw_sprite(p.design, PALETTE[p.colour]) for p in products]
+    photo, boxes = several_products_photo(sprites, rng, phone_size(rng), families)
+    name = f"s{index:05d}.jpg"
+    (folder / name).write_bytes(encode_jpeg(photo, rng, families, None))
+    return {
+        "image": f"several/{name}",
+        "skus": " ".join(p.sku for p in products),
+        "item_group_ids": " ".join(p.group for p in products),
+        "categories": " ".join(p.category for p in products),
+        "product_boxes": ";".join(" ".join(str(v) for v in box) for box in boxes),
+        "families": " ".join(sorted(families)),
+    }
+
+
 def _write_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
     def write(handle: TextIO) -> None:
         writer = csv.DictWriter(handle, fieldnames=fields)
@@ -127,3 +154,27 @@ def write_demo_data(
                 progress(len(queries), count)
     _write_csv(out / QUERIES_FILE, QUERY_FIELDS, queries)
     return DemoDataReport(out, len(products), len({p.group for p in products}), len(queries))
+
+
+def write_several_products_photos(
+    out: Path, n_products: int = 1000, seed: int = 0, n_photos: int = 200, workers: int | None = None
+) -> int:
+    """Photos of two or three of the shop's products each, of different designs (several/, and
+    several.csv with each product's SKU, design, category and box, in the same order): the shop of
+    `n_products` and `seed` that write_demo_data makes. Returns the number of photos."""
+    products = generate_products(n_products, seed)
+    shutil.rmtree(out / "several", ignore_errors=True)
+    (out / "several").mkdir(parents=True)
+    pick = random.Random(seed + 17)
+    jobs = []
+    for i in range(n_photos):
+        chosen: list[DemoProduct] = []
+        while len(chosen) < pick.choice((2, 3)):
+            product = products[pick.randrange(len(products))]
+            if all(product.group != other.group for other in chosen):
+                chosen.append(product)
+        jobs.append((seed, i, chosen, out / "several"))
+    with ProcessPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        rows = list(pool.map(_several_job, jobs, chunksize=8))
+    _write_csv(out / SEVERAL_FILE, SEVERAL_FIELDS, rows)
+    return len(rows)

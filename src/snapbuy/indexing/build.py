@@ -1,6 +1,6 @@
 """One indexing run: under the index's lock, read the feed, get every image's bytes (downloads through
 the content cache, local files confined to the image root), embed what the embedding cache lacks,
-and publish a new bundle version atomically."""
+thumbnail the local images for the phone page, and publish a new bundle version atomically."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ from snapbuy.indexing.options import (
     IndexingProgress,
     IndexingReport,
 )
+from snapbuy.indexing.thumbnails import local_image_paths, write_thumbnails
 from snapbuy.store import OUT_OF_STOCK, write_store
 from snapbuy.tiers import compute_tier_bounds
 
@@ -118,6 +119,9 @@ def _build_locked(
             layout.records,
             ((vid, row, link) for vid, (row, link) in enumerate(layout.vector_links)),
         )
+        thumbnails = write_thumbnails(
+            staging, [local_image_paths(products[i]) for i in layout.products], options, progress
+        )
         if problems:
             _write_image_errors(staging / IMAGE_ERRORS_FILE, problems)
         if catalog.rejects:
@@ -136,6 +140,7 @@ def _build_locked(
                     "products_without_images": len(products) - len(layout.records),
                     "products_out_of_stock": out_of_stock,
                     "image_problems": len(problems),
+                    "thumbnails": thumbnails,
                     **counts.to_json(),
                 },
                 currency=catalog.currency,
@@ -162,6 +167,7 @@ def _build_locked(
         index_description=f"{choice.kind} ({choice.factory}): {choice.reason}",
         images=counts,
         out_of_stock=out_of_stock,
+        thumbnails=thumbnails,
     )
 
 

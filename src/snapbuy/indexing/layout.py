@@ -17,6 +17,7 @@ from snapbuy.tiers import TierBound, tier_index
 @dataclass(frozen=True)
 class StoredLayout:
     records: list[ProductRecord]
+    products: list[int]  # index into the catalog's products of each record, in row order
     vector_rows: list[int]  # job index of each stored vector, in vector-id order
     vector_links: list[tuple[int, str]]  # (product row, image link) of each stored vector
 
@@ -84,4 +85,4 @@ def stored_layout(
         for job in jobs_of[i]:
             vector_rows.append(job)
             vector_links.append((row, job_links[job]))
-    return StoredLayout(records, vector_rows, vector_links)
+    return StoredLayout(records, order, vector_rows, vector_links)

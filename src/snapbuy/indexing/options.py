@@ -18,6 +18,7 @@ CACHE_FOLDER = ".cache"
 # Stages an IndexingProgress hears about, in the order they start.
 FETCHING = "fetching"
 EMBEDDING = "embedding"
+THUMBNAILS = "thumbnails"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class IndexingOptions:
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     max_feed_bytes: int = 4 * 1024**3  # a feed given as a URL
     lock_wait_seconds: float = 0.0  # 0: refuse at once when another run holds the index
+    # Longest side of the thumbnails of local catalog images written into the version (the phone page
+    # shows them); 0: none.
+    thumbnail_side: int = 320
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class IndexingReport:
     index_description: str = ""  # type, factory string and why it was chosen
     images: ImageCounts = field(default_factory=ImageCounts)
     out_of_stock: int = 0
+    thumbnails: int = 0  # products whose local image was thumbnailed into the version
 
 
 class IndexingProgress(Protocol):

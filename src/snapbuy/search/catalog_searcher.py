@@ -103,7 +103,7 @@ class CatalogSearcher:
     def product(self, sku: str) -> ProductRecord:
         record = self.store.product_by_sku(sku)
         if record is None:
-            raise NotFoundError(f"no product with sku {echo(sku)} in index {self.name}")
+            raise NotFoundError(f"no product with sku {echo(sku)} in the index served")
         return record
 
     def product_with_variants(self, sku: str) -> ScoredProduct:
@@ -126,9 +126,12 @@ class CatalogSearcher:
         exclude_row: int | None = None,
         category_source: str | None = None,
         effort_scale: float = 1.0,
+        variant_query: np.ndarray | None = None,
     ) -> CatalogAnswer:
         """Matches and tier lists for one L2-normalised query vector. `effort_scale` multiplies an
-        approximate index's search effort for this call (effort sweeps)."""
+        approximate index's search effort for this call (effort sweeps). With collapsed variants, a
+        `variant_query` (the shopper's words, say) picks which variant shows for each design listed;
+        the designs and their order stay the query's."""
         self._validate(options)
         allowed = self._allowed_products(options, exclude_row)
         mask = self._allowed_vectors(allowed)
@@ -171,7 +174,70 @@ class CatalogSearcher:
         key = self._group_key if collapse else _sku_key
         matches = _best_of(matches, [item for tier in tiers for item in tier.items], depth, key)
         answer = CatalogAnswer(category, source, matches[options.offset :], tiers)
-        return self._with_variants(answer) if collapse else answer
+        if not collapse:
+            return answer
+        if variant_query is not None:
+            answer = self._variants_chosen_by(variant_query, answer, allowed, options.category)
+        return self._with_variants(answer)
+
+    def _variants_chosen_by(
+        self,
+        variant_query: np.ndarray,
+        answer: CatalogAnswer,
+        allowed: np.ndarray | None,
+        requested_category: str | None,
+    ) -> CatalogAnswer:
+        """Each listed design shown by its variant closest to `variant_query`, among the variants that
+        the list could hold: allowed by the filters, in the list's category (matches, when the request
+        named one) or tier. The score stays the design's (its best variant's against the query), so
+        the lists keep their order."""
+        cols = self.columns
+        category_code = cols.categories.index(answer.category)
+
+        def eligible(rows: np.ndarray, tier: str | None) -> np.ndarray:
+            keep = np.ones(len(rows), dtype=bool) if allowed is None else allowed[rows]
+            if tier is not None or requested_category is not None:
+                keep &= cols.category_code[rows] == category_code
+            if tier is not None:
+                tier_code = cols.tiers.index(tier) if tier in cols.tiers else -1
+                keep &= cols.tier_code[rows] == tier_code
+            kept: np.ndarray = rows[keep]
+            return kept
+
+        listed = [(item, None) for item in answer.matches] + [
+            (item, tier.name) for tier in answer.tiers for item in tier.items
+        ]
+        candidates = {(item.row, tier): eligible(cols.variant_rows(item.row), tier) for item, tier in listed}
+        rows = sorted({int(r) for found in candidates.values() for r in found})
+        vector_ids = self.store.vector_ids_of_rows(rows)
+        ids = [vid for row in rows for vid in vector_ids[row]]
+        vectors = self.index.reconstruct(ids) if ids else np.zeros((0, self.dim), dtype=np.float32)
+        owners = [row for row in rows for _ in vector_ids[row]]
+        word_score: dict[int, float] = {}
+        for row, score in zip(
+            owners, (vectors @ np.asarray(variant_query, np.float32)).tolist(), strict=True
+        ):
+            word_score[row] = max(word_score.get(row, -np.inf), score)
+        chosen = {
+            key: max(found.tolist(), key=lambda r: word_score.get(r, -np.inf))
+            for key, found in candidates.items()
+            if len(found)
+        }
+        records = self.store.products_by_rows(sorted(set(chosen.values())))
+
+        def shown(item: ScoredProduct, tier: str | None) -> ScoredProduct:
+            row = chosen.get((item.row, tier), item.row)
+            return item if row == item.row else ScoredProduct.of(records[row], item.score)
+
+        return CatalogAnswer(
+            answer.category,
+            answer.category_source,
+            [shown(item, None) for item in answer.matches],
+            [
+                TierResult(t.name, t.min_price, t.max_price, [shown(i, t.name) for i in t.items])
+                for t in answer.tiers
+            ],
+        )
 
     def _group_key(self, item: ScoredProduct) -> int:
         return int(self.columns.group_code[item.row])

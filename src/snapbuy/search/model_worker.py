@@ -167,5 +167,5 @@ class WorkerLocaliser:
         self.localiser = localiser
         self.worker = worker
 
-    def find(self, image: Image.Image) -> Box | None:
-        return self.worker.call(self.localiser.find, image)
+    def find_all(self, image: Image.Image) -> list[tuple[Box, float]]:
+        return self.worker.call(self.localiser.find_all, image)

@@ -18,9 +18,10 @@ from snapbuy.search.results import FoundProduct
 
 
 class Localiser(Protocol):
-    """Finds the product in a photo (snapbuy.localiser.ProductLocaliser, or one run elsewhere)."""
+    """Finds the products in a photo (snapbuy.localiser.ProductLocaliser, or one run elsewhere): their
+    boxes with the net's confidence, best first."""
 
-    def find(self, image: Image.Image) -> Box | None: ...
+    def find_all(self, image: Image.Image) -> list[tuple[Box, float]]: ...
 
 
 # Rows of L2-normalised vectors -> each row's cosine similarity to its nearest catalog vector.
@@ -68,13 +69,38 @@ class QueryEncoder:
         where in the photo it came from: the framings of `box` when the client gave one; else, with a
         localiser, of the product box it finds; otherwise (or when it finds none) the photo or the grid
         crop whose nearest catalog vector is closest. A `deadline` is checked before each stage."""
+        return self.encode_products(image, deadline, box)[0]
+
+    def encode_products(
+        self,
+        image: Image.Image,
+        deadline: Deadline | None = None,
+        box: Box | None = None,
+        max_products: int = 1,
+        min_score: float = 0.0,
+    ) -> list[tuple[np.ndarray, FoundProduct]]:
+        """As encode_image, for up to `max_products` products in the photo, best first: the
+        localiser's best box always, and each further one it scores at least `min_score`. All their
+        views go through the model in one call."""
         if box is not None:
-            return self._framed(image, box, deadline), FoundProduct(box, "client", image.size)
+            return [(self._framed(image, box, deadline), FoundProduct(box, "client", image.size))]
         if self.localiser is not None:
             check(deadline, "finding the product")
-            found = self.localiser.find(image)
-            if found is not None:
-                return self._framed(image, found, deadline), FoundProduct(found, "localiser", image.size)
+            found = self.localiser.find_all(image)
+            boxes = [
+                (found_box, score)
+                for rank, (found_box, score) in enumerate(found[:max_products])
+                if rank == 0 or score >= min_score
+            ]
+            if boxes:
+                vectors = self._framed_each(image, [b for b, _ in boxes], deadline)
+                return [
+                    (vector, FoundProduct(found_box, "localiser", image.size, score))
+                    for vector, (found_box, score) in zip(vectors, boxes, strict=True)
+                ]
+        return [self._best_crop(image, deadline)]
+
+    def _best_crop(self, image: Image.Image, deadline: Deadline | None) -> tuple[np.ndarray, FoundProduct]:
         check(deadline, "the model")
         vectors = self.embedder.embed_images(query_crops(image, self.framing.crop_scales))
         check(deadline, "choosing the crop")
@@ -86,12 +112,20 @@ class QueryEncoder:
 
     def _framed(self, image: Image.Image, box: Box, deadline: Deadline | None) -> np.ndarray:
         """The weighted framings of `box` (see _weighted_framings)."""
+        return self._framed_each(image, [box], deadline)[0]
+
+    def _framed_each(
+        self, image: Image.Image, boxes: list[Box], deadline: Deadline | None
+    ) -> list[np.ndarray]:
+        """The weighted framings of each box, every view through the model in one call."""
         check(deadline, "the model")
-        views = self.embedder.embed_images(
-            box_views(image, box, self._framings, self.framing.mirror_views, self._view_side)
-        )
+        per_box = [
+            box_views(image, box, self._framings, self.framing.mirror_views, self._view_side) for box in boxes
+        ]
+        views = self.embedder.embed_images([view for box_views_ in per_box for view in box_views_])
         check(deadline, "weighing the framings")
-        return self._weighted_framings(views)
+        count = len(per_box[0])
+        return [self._weighted_framings(views[i * count : (i + 1) * count]) for i in range(len(boxes))]
 
     def encode_text(self, text: str, deadline: Deadline | None = None) -> np.ndarray:
         if not text.strip():

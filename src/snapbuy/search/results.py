@@ -21,6 +21,7 @@ class FoundProduct:
     box: Box
     source: str
     photo_size: tuple[int, int]
+    score: float | None = None  # the localiser's confidence that a product is there (0-1)
 
     @property
     def normalised(self) -> NormalisedBox:
@@ -83,6 +84,31 @@ class CatalogAnswer:
     tiers: list[TierResult]
 
 
+@dataclass(frozen=True)
+class ProductAnswer:
+    """The answer for one product found in a photo of several."""
+
+    found: FoundProduct
+    category: str
+    category_source: str
+    matches: list[ScoredProduct]
+    tiers: list[TierResult]
+
+
+@dataclass(frozen=True)
+class WordsUsed:
+    """How a search read the shopper's words: `text` went to the text tower (None when the words only
+    named a price); a photo search gave it `text_weight` of the combined query (None for text alone);
+    `price_phrases` were read as price bounds, which with the request's own give `min_price` and
+    `max_price` (inclusive, on the price paid)."""
+
+    text: str | None
+    text_weight: float | None
+    price_phrases: tuple[str, ...] = ()
+    min_price: float | None = None
+    max_price: float | None = None
+
+
 @dataclass
 class SearchResult:
     category: str
@@ -93,3 +119,7 @@ class SearchResult:
     index_version: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     found: FoundProduct | None = None  # a photo search: where in the photo the query came from
+    words: WordsUsed | None = None  # how the request's words (q) were read, when it had any
+    # A photo search: one answer per product found in the photo, best first; the first is the same
+    # as this result's own found, category, matches and tiers.
+    groups: list[ProductAnswer] = field(default_factory=list)

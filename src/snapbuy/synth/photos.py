@@ -122,6 +122,23 @@ def _perspective(rng: random.Random, sprite: Image.Image, strength: float) -> Im
     return sprite.transform((w, h), Image.Transform.QUAD, quad, Image.Resampling.BILINEAR)
 
 
+def _posed(sprite: Image.Image, rng: random.Random, families: frozenset[str]) -> Image.Image:
+    """The product cut from `sprite`, turned as the families say."""
+    product = sprite.crop(sprite.getbbox() or (0, 0, sprite.width, sprite.height))
+    if "perspective" in families:
+        product = _perspective(rng, product, 0.12)
+    if "rotation" in families:
+        product = product.rotate(rng.uniform(-25, 25), resample=Image.Resampling.BICUBIC, expand=True)
+    return product
+
+
+def _scaled(product: Image.Image, longer_side: float) -> Image.Image:
+    scale = longer_side / max(product.size)
+    return product.resize(
+        (max(1, int(product.width * scale)), max(1, int(product.height * scale))), Image.Resampling.BILINEAR
+    )
+
+
 def scene(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     """A cluttered scene with distractor objects and no product: a training background."""
     canvas = _background(rng, size, clutter=True)
@@ -153,16 +170,9 @@ def shopper_photo(
             _paste(canvas, blob, centre)
             if distractor_boxes is not None:
                 distractor_boxes.append(_pasted_box(blob, centre, size))
-    product = sprite.crop(sprite.getbbox() or (0, 0, sprite.width, sprite.height))
-    if "perspective" in families:
-        product = _perspective(rng, product, 0.12)
-    if "rotation" in families:
-        product = product.rotate(rng.uniform(-25, 25), resample=Image.Resampling.BICUBIC, expand=True)
+    product = _posed(sprite, rng, families)
     share = rng.uniform(*fraction) if "placement" in families else 0.6
-    scale = share * min(w, h) / max(product.size)
-    product = product.resize(
-        (max(1, int(product.width * scale)), max(1, int(product.height * scale))), Image.Resampling.BILINEAR
-    )
+    product = _scaled(product, share * min(w, h))
     if "placement" in families:
         cx = rng.uniform(product.width / 2, max(product.width / 2 + 1, w - product.width / 2))
         cy = rng.uniform(product.height / 2, max(product.height / 2 + 1, h - product.height / 2))
@@ -177,6 +187,42 @@ def shopper_photo(
             canvas, occluder, (cx + side * product.width * 0.5, cy + rng.uniform(-0.3, 0.3) * product.height)
         )
     return _photometric(canvas, rng, families), box
+
+
+def several_products_photo(
+    sprites: list[Image.Image],
+    rng: random.Random,
+    size: tuple[int, int],
+    families: frozenset[str] = FAMILIES,
+    fraction: tuple[float, float] = (0.25, 0.42),
+) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """A photo of several products side by side (a shelf, a table), each `fraction` of the photo's
+    shorter side across, placed where it does not overlap the others, and each product's box. Families
+    as in shopper_photo (placement is always on; occlusion is left out, it would hide a neighbour)."""
+    w, h = size
+    canvas = _background(rng, size, "clutter" in families)
+    if "distractors" in families:
+        for _ in range(rng.randint(1, 4)):
+            blob = _blob(rng, rng.uniform(0.1, 0.25) * min(w, h))
+            _paste(canvas, blob, (rng.uniform(0, w), rng.uniform(0, h)))
+    boxes: list[tuple[int, int, int, int]] = []
+    for sprite in sprites:
+        product = _scaled(_posed(sprite, rng, families), rng.uniform(*fraction) * min(w, h))
+        for _ in range(50):  # a free spot; a crowded photo takes the last one tried
+            centre = (
+                rng.uniform(product.width / 2, max(product.width / 2 + 1, w - product.width / 2)),
+                rng.uniform(product.height / 2, max(product.height / 2 + 1, h - product.height / 2)),
+            )
+            box = _pasted_box(product, centre, size)
+            if all(_disjoint(box, other) for other in boxes):
+                break
+        _paste(canvas, product, centre)
+        boxes.append(box)
+    return _photometric(canvas, rng, families), boxes
+
+
+def _disjoint(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
 
 
 def _photometric(img: Image.Image, rng: random.Random, families: frozenset[str]) -> Image.Image:
