@@ -49,6 +49,7 @@ TIER_NAMES = ["budget", "mid", "premium"]
 VARIANT_KEYS = {"sku", "title", "price_paid", "currency", "availability", "link", "image_link"}
 ITEM_KEYS = {
     "variants",
+    "variant_count",
     "sku",
     "title",
     "brand",
@@ -136,6 +137,7 @@ def assert_error(response: Response, status: int, code: str) -> str:
 
 def assert_item(item: dict[str, Any], *, scored: bool = True) -> None:
     assert set(item) == ITEM_KEYS
+    assert item["variant_count"] == len(item["variants"])  # the sample's designs have few variants
     for variant in item["variants"]:  # the other colours of its design, with the same group prefix
         assert set(variant) == VARIANT_KEYS and variant["sku"] != item["sku"]
         assert variant["sku"].rsplit("-", 1)[0] == item["sku"].rsplit("-", 1)[0]

@@ -45,6 +45,7 @@ def test_get_product(client: TestClient) -> None:
                 "image_link": "images/wat-1-black.jpg",
             }
         ],
+        "variant_count": 1,
     }
 
 

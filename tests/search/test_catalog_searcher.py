@@ -319,3 +319,21 @@ def test_without_collapse_a_variant_query_changes_nothing(service: SearchService
     plain = service.search_vector(query, options)
     picked = service.search_vector(query, options, variant_query=random_query(4))
     assert [i.sku for i in every_item(picked)] == [i.sku for i in every_item(plain)]
+
+
+def test_a_design_lists_at_most_so_many_variants_and_counts_them_all(
+    service: SearchService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import snapbuy.search.catalog_searcher as catalog_searcher
+
+    monkeypatch.setattr(catalog_searcher, "MAX_LISTED_VARIANTS", 1)
+    cols = service.catalog.columns
+    result = service.search_vector(random_query(2), SearchOptions(k=4))
+    grouped = [item for item in every_item(result) if len(cols.variant_rows(item.row)) > 2]
+    assert grouped
+    for item in every_item(result):
+        others = [r for r in cols.variant_rows(item.row) if r != item.row]
+        assert item.variant_count == len(others)
+        assert [v.row for v in item.variants] == others[:1]
+    record = service.catalog.product_with_variants(grouped[0].sku)
+    assert len(record.variants) == 1 and record.variant_count == len(cols.variant_rows(record.row)) - 1

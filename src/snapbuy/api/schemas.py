@@ -46,8 +46,10 @@ class ItemOut(BaseModel):
     link: str | None  # the product page
     image_link: str | None  # the feed's link of the first image, as written
     score: float | None = None
-    # With collapsed variants (the default): the other products of this one's variant group.
+    # With collapsed variants (the default): the other products of this one's variant group, at most
+    # 24 of them, and how many others it has.
     variants: list[VariantOut] = []
+    variant_count: int = 0
 
     @field_validator("score")
     @classmethod

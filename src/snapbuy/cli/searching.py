@@ -65,6 +65,8 @@ def _print_answer(result: Any) -> None:
             )
             for variant in item.variants:
                 typer.echo(f"           also {variant.sku:<11} {_price_text(variant)}  {variant.title}")
+            if item.variant_count > len(item.variants):
+                typer.echo(f"           and {item.variant_count - len(item.variants)} more variants")
 
 
 @reports_errors

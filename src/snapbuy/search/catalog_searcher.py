@@ -23,6 +23,9 @@ CATEGORY_VOTERS = 10
 CATEGORY_VOTE_TEMPERATURE = 0.05
 # Paging goes this deep into the matches at most: each page searches offset + k products' vectors.
 MAX_OFFSET = 1000
+# A listed design names at most this many of its other variants (a shirt in 12 colours and 8 sizes
+# has 95); `variant_count` says how many there are, and GET /v1/products/{sku} lists them the same way.
+MAX_LISTED_VARIANTS = 24
 
 
 class CatalogSearcher:
@@ -109,7 +112,8 @@ class CatalogSearcher:
     def product_with_variants(self, sku: str) -> ScoredProduct:
         """A product's record with the other products of its variant group (unscored)."""
         item = ScoredProduct.of(self.product(sku), None)
-        return replace(item, variants=self._variants_of([item])[item.row])
+        variants, count = self._variants_of([item])[item.row]
+        return replace(item, variants=variants, variant_count=count)
 
     def first_vector_of(self, record: ProductRecord) -> np.ndarray:
         """The stored vector of a product's first image."""
@@ -249,7 +253,8 @@ class CatalogSearcher:
         )
 
         def listed(item: ScoredProduct) -> ScoredProduct:
-            return replace(item, variants=variants[item.row]) if variants[item.row] else item
+            others, count = variants[item.row]
+            return replace(item, variants=others, variant_count=count) if count else item
 
         return CatalogAnswer(
             answer.category,
@@ -261,15 +266,18 @@ class CatalogSearcher:
             ],
         )
 
-    def _variants_of(self, items: Sequence[ProductRecord]) -> dict[int, tuple[ProductRecord, ...]]:
-        """For each item's row, the other products of its variant group in row order, all read from
-        the store in one query."""
+    def _variants_of(
+        self, items: Sequence[ProductRecord]
+    ) -> dict[int, tuple[tuple[ProductRecord, ...], int]]:
+        """For each item's row, the first MAX_LISTED_VARIANTS other products of its variant group in
+        row order and how many others there are, all read from the store in one query."""
         others = {
             item.row: [int(r) for r in self.columns.variant_rows(item.row) if int(r) != item.row]
             for item in items
         }
-        records = self.store.products_by_rows(sorted({r for rows in others.values() for r in rows}))
-        return {row: tuple(records[r] for r in rows) for row, rows in others.items()}
+        listed = {row: rows[:MAX_LISTED_VARIANTS] for row, rows in others.items()}
+        records = self.store.products_by_rows(sorted({r for rows in listed.values() for r in rows}))
+        return {row: (tuple(records[r] for r in listed[row]), len(rows)) for row, rows in others.items()}
 
     def _validate(self, options: SearchOptions) -> None:
         if options.k < 1:

@@ -57,8 +57,10 @@ class ScoredProduct(ProductRecord):
     """A catalog product as the store holds it, with its cosine similarity to the query."""
 
     score: float | None = None
-    # With collapsed variants: the other products of this one's variant group, in catalog order.
+    # With collapsed variants: the other products of this one's variant group, in catalog order (at
+    # most catalog_searcher.MAX_LISTED_VARIANTS), and how many others the group has.
     variants: tuple[ProductRecord, ...] = ()
+    variant_count: int = 0
 
     @classmethod
     def of(cls, record: ProductRecord, score: float | None) -> ScoredProduct:

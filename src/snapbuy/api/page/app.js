@@ -374,7 +374,8 @@
     card.append(linked(item.link, body));
     if (item.variants && item.variants.length) {
       const more = element("details", "more");
-      more.append(element("summary", "", `${item.variants.length} more ${item.variants.length === 1 ? "variant" : "variants"}`));
+      const count = Math.max(item.variant_count || 0, item.variants.length);
+      more.append(element("summary", "", `${count} more ${count === 1 ? "variant" : "variants"}`));
       more.append(variantList(item.variants));
       card.append(more);
     }
