@@ -204,7 +204,11 @@ async def search_image(
     ] = None,
     text_weight: Annotated[
         float | None,
-        Query(ge=0, le=1, description="the words' share of the query that ranks designs (default 0.2)"),
+        Query(
+            ge=0,
+            le=1,
+            description="the words' share of the query that ranks designs (default SNAPBUY_TEXT_WEIGHT)",
+        ),
     ] = None,
     max_products: Annotated[
         int | None,
@@ -212,7 +216,7 @@ async def search_image(
             ge=1,
             le=5,
             description="answer for up to this many products found in the photo (`groups`); 1: the best "
-            "one only (default 3)",
+            "one only (default SNAPBUY_MAX_PRODUCTS)",
         ),
     ] = None,
 ) -> SearchResponse:

@@ -85,7 +85,10 @@ def search_command(
     text_weight: Annotated[
         float | None,
         typer.Option(
-            "--text-weight", min=0, max=1, help="with a photo: the words' share of the query (default 0.2)"
+            "--text-weight",
+            min=0,
+            max=1,
+            help="with a photo: the words' share of the query (default SNAPBUY_TEXT_WEIGHT)",
         ),
     ] = None,
     k: Annotated[int, typer.Option("-k", min=1, help="results per list")] = 4,
