@@ -270,8 +270,4 @@ class ProductStore:
         return found
 
     def vector_ids_of(self, product_row: int) -> list[int]:
-        with self._lock:
-            found = self._conn.execute(
-                "SELECT vector_id FROM vectors WHERE product_row = ? ORDER BY vector_id", (product_row,)
-            ).fetchall()
-        return [int(r[0]) for r in found]
+        return self.vector_ids_of_rows([product_row])[int(product_row)]

@@ -48,9 +48,9 @@ def colour_words_effect(
     counts: dict[float | None, list[int]] = {w: [0, 0, 0] for w in (None, *weights)}
     asked = 0
     for done, row in enumerate(rows, 1):
-        true = service.product(row["sku"])
+        true = service.product_with_variants(row["sku"])
         others = sorted(
-            (v for v in service.product_with_variants(true.sku).variants if colour_of(v) != colour_of(true)),
+            (v for v in true.variants if colour_of(v) != colour_of(true)),
             key=lambda v: v.sku,
         )
         if not others:

@@ -83,7 +83,8 @@ class QueryEncoder:
         localiser's best box always, and each further one it scores at least `min_score`. All their
         views go through the model in one call."""
         if box is not None:
-            return [(self._framed(image, box, deadline), FoundProduct(box, "client", image.size))]
+            vector = self._framed_each(image, [box], deadline)[0]
+            return [(vector, FoundProduct(box, "client", image.size))]
         if self.localiser is not None:
             check(deadline, "finding the product")
             found = self.localiser.find_all(image)
@@ -109,10 +110,6 @@ class QueryEncoder:
             return np.asarray(vectors[0]), FoundProduct((0, 0, *image.size), "photo", image.size)
         crop = crop_boxes(image.size, self.framing.crop_scales)[best - 1]
         return np.asarray(vectors[best]), FoundProduct(crop, "crop grid", image.size)
-
-    def _framed(self, image: Image.Image, box: Box, deadline: Deadline | None) -> np.ndarray:
-        """The weighted framings of `box` (see _weighted_framings)."""
-        return self._framed_each(image, [box], deadline)[0]
 
     def _framed_each(
         self, image: Image.Image, boxes: list[Box], deadline: Deadline | None
