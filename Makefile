@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-# Main job: the offline demo. Uses the product's default model when its weights are in models/;
-# otherwise generates the demo shop, trains the demo model on it (a few minutes), indexes, evaluates,
-# prints the report, and serves the API on $(HOST):$(PORT).
+# Main job: the offline demo. Uses the product's default model when its weights are in models/,
+# otherwise the demo model shipped with snapbuy; generates the demo shop, indexes it, serves the API on
+# $(HOST):$(PORT) and evaluates in the background (`snapbuy demo --train` trains the model here).
 run: $(STAMP)
 	$(PY) -m snapbuy demo --host $(HOST) --port $(PORT)
 

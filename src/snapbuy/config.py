@@ -14,6 +14,7 @@ from snapbuy.crops import (
     DEFAULT_BOX_SHIFT,
     DEFAULT_CROP_SCALES,
     DEFAULT_MIRROR_VIEWS,
+    DEFAULT_PRODUCT_CANDIDATES,
     FRAMING_TEMPERATURE,
 )
 from snapbuy.embed.backends import unknown_backend
@@ -284,6 +285,14 @@ class Settings(BaseSettings):
     )
     mirror_views: bool = Field(
         default=DEFAULT_MIRROR_VIEWS, description="Embed each square's mirror image too (with the localiser)."
+    )
+    product_candidates: int = Field(
+        default=DEFAULT_PRODUCT_CANDIDATES,
+        ge=1,
+        le=8,
+        description="With the localiser: its best boxes that compete to be the photo's product; the one "
+        "whose view matches a catalog product most closely is answered first. Each is one more image "
+        "through the model. 1: the localiser's own best box.",
     )
 
     @field_validator("backend")

@@ -38,6 +38,9 @@ DEFAULT_MIRROR_VIEWS = False
 # Softmax temperature over the framings' nearest-product scores (cosine similarities); 0 weighs them all
 # alike. Not sensitive near this value (docs/experiments/2026-11-30-localiser.md#framing-temperature).
 FRAMING_TEMPERATURE = 0.03
+# How many of the localiser's best boxes compete to be the photo's product: the one whose framing
+# matches a catalog product most closely wins. 1: the localiser's best box, as it ranks them.
+DEFAULT_PRODUCT_CANDIDATES = 1
 # (margin, shift_x, shift_y): a square of `margin` times a box's longer side, its centre moved by
 # shift_x and shift_y times that side.
 Framing = tuple[float, float, float]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 from snapbuy.cli import app
 from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
 from snapbuy.demo import run as demo_run
+from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.run import (
     DemoOptions,
     DemoOutcome,
@@ -18,17 +21,21 @@ from snapbuy.demo.run import (
     choose_model,
     precision_note,
     run_demo,
+    summary_lines,
     training_minutes,
 )
+from snapbuy.demo.shipped import record_provenance, shipped_model
+from snapbuy.errors import ModelError
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
 from snapbuy.train.precision import resolve_precision
+from snapbuy.train.trainer import TrainOptions, train
 
 
 def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> None:
     spec, reason = choose_model(Settings(models_dir=tmp_path))
-    assert spec is None and "trains its own model" in reason
+    assert spec is None and "has no weights in" in reason
     (tmp_path / "ViT-B-32_laion2b_s34b_b79k.safetensors").write_bytes(b"weights")
     spec, reason = choose_model(Settings(models_dir=tmp_path))
     assert spec == DEFAULT_MODEL_SPEC and "weights are in" in reason
@@ -36,7 +43,18 @@ def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> No
 
 # The demo command's training, bounded by steps (the command itself has only minutes): its time budget
 # (DEMO_ARGS) is so long that it never ends first, so a busy machine trains the same model, slower.
-DEMO_ARGS = ["demo", "--products", "30", "--minutes", "60", "--localiser-minutes", "60", "--no-serve"]
+DEMO_ARGS = [
+    "demo",
+    "--products",
+    "30",
+    "--minutes",
+    "60",
+    "--localiser-minutes",
+    "60",
+    "--held-out",
+    "10",
+    "--no-serve",
+]
 DEMO_MODEL_STEPS = 20
 DEMO_LOCALISER_STEPS = 20
 
@@ -69,6 +87,7 @@ def test_demo_end_to_end_on_a_tiny_shop(tmp_path: Path, monkeypatch: pytest.Monk
     assert f"trained {DEMO_MODEL_STEPS} steps in" in result.output
     assert "demo-clip.json:" in result.output and "demo-clip.pt (" in result.output
     assert "group_recall@1" in result.output and "floor 0.85" in result.output
+    assert "held out: 10 shopper photos" in result.output and "floor 0.7:" in result.output
     assert "with the model's product localiser" in result.output
     assert (tmp_path / "models" / "demo-clip.pt").is_file()
     assert list((tmp_path / "bench-results").glob("demo-eval-*.md"))
@@ -110,3 +129,125 @@ def test_training_time_defaults_follow_where_the_localiser_trains() -> None:
     assert training_minutes(3.5, None, beside=True) == pytest.approx((3.5, 3.5))
     assert training_minutes(2.5, None, beside=False) == pytest.approx((2.5, 1.0))
     assert training_minutes(3.0, 0.0, beside=True) == pytest.approx((3.0, 0.0))
+
+
+@pytest.fixture(scope="module")
+def tiny_shipped(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A shipped-model folder as `demo/model/` holds one, for the 24-product, seed-3 shop."""
+    shop = tmp_path_factory.mktemp("shop")
+    write_demo_data(shop, n_products=24, seed=3, n_queries=1, workers=1)
+    options = TrainOptions(
+        minutes=60.0, max_steps=3, batch_size=16, localiser_minutes=60.0, localiser_max_steps=1
+    )
+    trained = train(shop / "catalog.csv", tmp_path_factory.mktemp("models") / "shop.pt", options=options)
+    folder = tmp_path_factory.mktemp("shipped") / "model"
+    record_provenance(trained.checkpoint, "snapbuy train (test)", folder)
+    return folder
+
+
+def _demo_with(
+    tiny_shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **changes: object
+) -> tuple[DemoOutcome, list[str]]:
+    monkeypatch.setattr(demo_run, "shipped_model", lambda: shipped_model(tiny_shipped))
+    said: list[str] = []
+    options = DemoOptions(
+        workdir=tmp_path / "demo",
+        index=tmp_path / "index",
+        model_name=str(tmp_path / "trained" / "demo-clip.pt"),
+        results=tmp_path / "results",
+        products=24,
+        seed=3,
+        held_out_photos=6,
+        train_minutes=60.0,
+        localiser_minutes=60.0,
+        train_max_steps=2,
+        localiser_max_steps=1,
+    )
+    outcome = run_demo(Settings(models_dir=tmp_path / "models"), replace(options, **changes), said.append)  # type: ignore[arg-type]
+    return outcome, said
+
+
+@pytest.mark.slow
+def test_the_demo_serves_the_shipped_model_without_training(
+    tiny_shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome, said = _demo_with(tiny_shipped, tmp_path, monkeypatch)
+    assert outcome.model_spec.endswith(str(tiny_shipped / "demo-clip.pt"))
+    assert "so the demo uses the demo model shipped with snapbuy (3 training steps" in outcome.reason
+    assert not any(line.startswith("training the demo model") for line in said)
+    assert outcome.held_out is not None and outcome.held_out.queries == 6
+    assert outcome.report.queries == 24  # one shopper photo per SKU
+    lines = summary_lines(outcome)
+    assert any(line.startswith("held out: 6 shopper photos") for line in lines)
+    assert any("floor 0.7:" in line for line in lines) and any("floor 0.85:" in line for line in lines)
+    assert outcome.held_out_paths is not None and outcome.held_out_paths[1].is_file()
+
+
+@pytest.mark.slow
+def test_the_demo_trains_with_train_or_for_another_shop(
+    tiny_shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome, said = _demo_with(tiny_shipped, tmp_path / "asked", monkeypatch, train=True)
+    assert any(line.startswith("training the demo model") for line in said)
+    assert "; --train was given, so the demo trains its own model" in outcome.reason
+    other, said = _demo_with(tiny_shipped, tmp_path / "other", monkeypatch, seed=4)
+    assert any(line.startswith("training the demo model") for line in said)
+    assert (
+        "was trained on another shop (the default 1,000 products, seed 0), so the demo trains" in other.reason
+    )
+
+
+def test_a_damaged_shipped_model_stops_the_demo_naming_the_file(
+    tiny_shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    damaged = tmp_path / "model"
+    shutil.copytree(tiny_shipped, damaged)
+    (damaged / "demo-clip.pt").write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
+    with pytest.raises(ModelError, match=r"demo-clip\.pt"):
+        _demo_with(damaged, tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+def test_the_demo_serves_once_indexed_and_reports_in_the_background(
+    tiny_shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from snapbuy.cli import searching
+    from snapbuy.config import get_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SNAPBUY_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setattr(demo_run, "shipped_model", lambda: shipped_model(tiny_shipped))
+    served: list[tuple[Path, str | None, bool]] = []
+
+    def serve(index: Path, settings: Settings, model: str | None) -> None:
+        # What the server sees: the index is ready, the evaluation not yet necessarily done.
+        served.append((index, model, (index / "CURRENT").exists() or any(index.iterdir())))
+        for thread in threading.enumerate():
+            if thread.name == "demo-evaluation":
+                thread.join(timeout=600)
+
+    monkeypatch.setattr(searching, "serve", serve)
+    get_settings.cache_clear()
+    try:
+        args = ["demo", "--products", "24", "--seed", "3", "--held-out", "4", "--port", "8999"]
+        result = CliRunner().invoke(app, args)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert served and served[0][1] is not None and served[0][1].endswith("demo-clip.pt") and served[0][2]
+    before, after = result.output.split("evaluating on the shopper photos in the background", 1)
+    assert "indexed 24 products" in before and "group_recall@1" not in before
+    assert "held out: 4 shopper photos" in after and "whole demo took" in after
+    assert "http://127.0.0.1:8999/" in after
+
+
+def test_the_command_and_the_demo_agree_on_the_held_out_photos() -> None:
+    from snapbuy.cli import demo as demo_cli
+
+    assert demo_cli.HELD_OUT_PHOTOS == demo_run.HELD_OUT_PHOTOS == DemoOptions().held_out_photos
+
+
+def test_the_demo_searches_with_three_squares_unless_told_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert demo_run.demo_settings(Settings()).box_margins == list(demo_run.DEMO_BOX_MARGINS)
+    monkeypatch.setenv("SNAPBUY_BOX_MARGINS", "[1.25]")
+    assert demo_run.demo_settings(Settings()).box_margins == [1.25]

@@ -23,6 +23,7 @@ from snapbuy.crops import (
     square_around,
 )
 from snapbuy.embed.base import ModelIdentity
+from snapbuy.errors import ConfigError
 from snapbuy.loading import build_service
 from snapbuy.search import FramingSettings, QueryEncoder, SearchOptions, SearchService
 from tests.fakes import DIM, HashEmbedder
@@ -235,3 +236,38 @@ def test_each_product_found_is_embedded_in_one_model_call(
     assert [(f.box, f.source) for _, f in client] == [((0, 0, 40, 40), "client")]
     service.close()
     alone.close()
+
+
+def test_the_candidate_box_closest_to_a_catalog_product_is_answered_first() -> None:
+    photo = Image.fromarray(np.random.default_rng(7).integers(0, 256, (120, 90, 3), dtype=np.uint8))
+    embedder = HashEmbedder()
+    # The localiser ranks a face above the product; only the product's view matches the catalog.
+    boxes = [((0, 0, 40, 40), 0.9), ((40, 60, 85, 110), 0.7), ((0, 70, 30, 100), 0.65)]
+    product_view = QueryEncoder(
+        embedder, lambda rows: np.zeros(len(rows)), FramingSettings(), SeveralLocaliser(boxes[1:2])
+    ).encode_image(photo)[0]
+
+    def closeness(rows: np.ndarray) -> np.ndarray:
+        return np.array([1.0 if np.allclose(row, product_view, atol=1e-6) else 0.2 for row in rows])
+
+    def encoder(candidates: int) -> QueryEncoder:
+        framing = FramingSettings.of(product_candidates=candidates)
+        return QueryEncoder(embedder, closeness, framing, SeveralLocaliser(boxes))
+
+    assert encoder(1).encode_image(photo)[1].box == boxes[0][0]  # the localiser's own order
+    vector, found = encoder(2).encode_image(photo)
+    assert found.box == boxes[1][0] and found.score == 0.7
+    np.testing.assert_allclose(vector, product_view, atol=1e-6)
+    # The others follow in the localiser's order, under min_score left out.
+    products = encoder(3).encode_products(photo, max_products=3, min_score=0.66)
+    assert [f.box for _, f in products] == [boxes[1][0], boxes[0][0]]
+    assert [f.box for _, f in encoder(3).encode_products(photo, max_products=3)] == [
+        boxes[1][0],
+        boxes[0][0],
+        boxes[2][0],
+    ]
+
+
+def test_product_candidates_below_one_are_refused() -> None:
+    with pytest.raises(ConfigError, match="product candidates"):
+        FramingSettings.of(product_candidates=0)

@@ -23,6 +23,13 @@ def test_progress_is_the_further_of_the_time_and_the_step_budget() -> None:
     assert budget_progress(0.0, 0.0, 0, None) == 1.0  # no time at all: spent
 
 
+def test_a_training_its_steps_end_does_not_follow_the_clock_for_its_first_steps() -> None:
+    # Two runs whose first step took different times must get the same learning rates.
+    assert budget_progress(0.004, 3600.0, 0, 100) == budget_progress(0.9, 3600.0, 0, 100) == 0.0
+    assert budget_progress(20.0, 3600.0, 1, 100) == pytest.approx(0.01)  # clock under 2 steps' share
+    assert budget_progress(180.0, 3600.0, 1, 100) == pytest.approx(0.05)  # clock a step ahead: it counts
+
+
 def test_another_step_fits_while_both_budgets_allow_it() -> None:
     assert within_budget(59.9, 60.0, 10_000, None)
     assert not within_budget(60.0, 60.0, 0, None)

@@ -1,5 +1,6 @@
-"""The `quality` suite: the demo's end-to-end evaluation (demo shop -> model -> index -> held-out
-shopper photos), with the machine, the settings and the issue's floors beside the figures."""
+"""The `quality` suite: the demo's end-to-end evaluation with its training path (demo shop -> model
+trained here -> index -> shopper photos drawn as the training views are, and held-out ones), with the
+machine, the settings and the floors beside the figures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from typing import Any
 
 from snapbuy.bench.report import machine
 from snapbuy.config import Settings
-from snapbuy.demo.run import FLOORS, DemoOptions, DemoOutcome, Say, run_demo, training_minutes
+from snapbuy.demo.run import (
+    FLOORS,
+    HELD_OUT_FLOORS,
+    HELD_OUT_PHOTOS,
+    DemoOptions,
+    DemoOutcome,
+    Say,
+    run_demo,
+    training_minutes,
+)
 from snapbuy.results import write_results
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
@@ -25,6 +35,7 @@ def quality_benchmark(
     *,
     train_max_steps: int | None = None,
     localiser_max_steps: int | None = None,
+    held_out_photos: int = HELD_OUT_PHOTOS,
 ) -> tuple[tuple[Path, Path], DemoOutcome]:
     """Everything the run makes (shop, model when one is trained, index) lives in a temporary folder;
     the product default model is used when its weights are in settings.models_dir, as in the demo.
@@ -47,9 +58,10 @@ def quality_benchmark(
             train_max_steps=train_max_steps,
             localiser_max_steps=localiser_max_steps,
             retrain=True,
+            held_out_photos=held_out_photos,
         )
         outcome = run_demo(settings, options, say)
-    report = outcome.report
+    report, held_out = outcome.report, outcome.held_out
     payload: dict[str, Any] = {
         "suite": "quality",
         "machine": machine(),
@@ -66,17 +78,28 @@ def quality_benchmark(
         "queries": report.queries,
         "metrics": report.metrics,
         "floors": FLOORS,
+        "held_out_queries": held_out.queries if held_out else 0,
+        "held_out_metrics": held_out.metrics if held_out else None,
+        "held_out_floors": HELD_OUT_FLOORS,
         "latency_ms": report.latency_ms,
         "seconds": round(outcome.seconds, 1),
     }
+    held_metrics = held_out.metrics if held_out else {}
     lines = [
-        f"# snapbuy bench: quality (demo shop of {products} SKUs, {report.queries} held-out shopper photos)",
+        f"# snapbuy bench: quality (demo shop of {products} SKUs, {report.queries} in-distribution and "
+        f"{held_out.queries if held_out else 0} held-out shopper photos)",
         "",
         f"Model: {outcome.model_spec} ({outcome.reason}). Whole run: {outcome.seconds:.0f} s.",
         "",
-        "| metric | value | floor |",
-        "|---|---|---|",
-        *(f"| {name} | {value:.3f} | {FLOORS.get(name, '')} |" for name, value in report.metrics.items()),
+        "| metric | held out | floor | in distribution | floor |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {name} | {held_metrics[name]:.3f} | {HELD_OUT_FLOORS.get(name, '')} "
+            f"| {value:.3f} | {FLOORS.get(name, '')} |"
+            if name in held_metrics
+            else f"| {name} | | | {value:.3f} | {FLOORS.get(name, '')} |"
+            for name, value in report.metrics.items()
+        ),
         "",
         f"Latency per photo: p50 {report.latency_ms['p50']:.0f} ms.",
     ]

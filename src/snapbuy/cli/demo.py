@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from snapbuy.cli import searching
 from snapbuy.cli.common import ProgressPrinter, reports_errors, settings_with
+
+# The demo's default number of held-out photos (demo.run.HELD_OUT_PHOTOS, which the command imports
+# only when it runs).
+HELD_OUT_PHOTOS = 1000
+
+if TYPE_CHECKING:
+    from snapbuy.config import Settings
+    from snapbuy.demo.run import DemoOptions, PreparedDemo
 
 
 @reports_errors
@@ -27,9 +36,24 @@ def demo_data_command(
             help="also this many photos of 2-3 products each (several.csv), for `snapbuy eval --several`",
         ),
     ] = 0,
+    held_out: Annotated[
+        int,
+        typer.Option(
+            "--held-out",
+            min=0,
+            help="also this many held-out shopper photos (held_out.csv) from a generator training never "
+            "uses, for `snapbuy eval held_out.csv`",
+        ),
+    ] = 0,
 ) -> None:
     """Generate the demo shop: a drawn catalog (NOK, 10 categories) and shopper photos with ground truth."""
-    from snapbuy.demo.generate import SEVERAL_FILE, write_demo_data, write_several_products_photos
+    from snapbuy.demo.generate import (
+        HELD_OUT_FILE,
+        SEVERAL_FILE,
+        write_demo_data,
+        write_held_out_photos,
+        write_several_products_photos,
+    )
 
     report = write_demo_data(out, products, seed, queries, progress=ProgressPrinter("shopper photos"))
     typer.echo(
@@ -39,6 +63,11 @@ def demo_data_command(
     if several:
         count = write_several_products_photos(out, products, seed, several)
         typer.echo(f"wrote {count} photos of several products each to {out / SEVERAL_FILE}")
+    if held_out:
+        count = write_held_out_photos(
+            out, products, seed, held_out, progress=ProgressPrinter("held-out photos")
+        )
+        typer.echo(f"wrote {count} held-out shopper photos to {out / HELD_OUT_FILE}")
 
 
 @reports_errors
@@ -65,15 +94,37 @@ def demo_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    retrain: Annotated[
-        bool, typer.Option("--retrain", help="train even if a model for this shop exists")
+    train: Annotated[
+        bool,
+        typer.Option(
+            "--train",
+            help="train the demo model here (the whole training path, about 10 minutes on 2 cores) "
+            "instead of using the demo model shipped with snapbuy; reuses one already trained on this "
+            "shop in models/",
+        ),
     ] = False,
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")] = True,
+    retrain: Annotated[
+        bool,
+        typer.Option("--retrain", help="as --train, and train anew even if models/ has one for this shop"),
+    ] = False,
+    held_out: Annotated[
+        int,
+        typer.Option("--held-out", min=0, help="held-out shopper photos to evaluate on (0: none)"),
+    ] = HELD_OUT_PHOTOS,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            "--serve/--no-serve",
+            help="serve the API once the shop is indexed, evaluating in the background; --no-serve "
+            "evaluates and stops",
+        ),
+    ] = True,
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,
 ) -> None:
-    """The offline demo: demo shop -> (train) -> index -> evaluate -> serve. Says which model and why."""
-    from snapbuy.demo.run import DemoOptions, run_demo, summary_lines
+    """The offline demo: demo shop -> model (shipped, or trained with --train) -> index -> serve while it
+    evaluates. Says which model and why."""
+    from snapbuy.demo.run import DemoOptions, demo_settings, prepare_demo, run_demo, summary_lines
 
     settings = settings_with(host=host, port=port)
     options = DemoOptions(
@@ -82,12 +133,38 @@ def demo_command(
         seed=seed,
         train_minutes=minutes,
         localiser_minutes=localiser_minutes,
+        train=train,
         retrain=retrain,
+        held_out_photos=held_out,
     )
-    outcome = run_demo(settings, options, typer.echo)
+    if not serve:
+        for line in summary_lines(run_demo(settings, options, typer.echo)):
+            typer.echo(line)
+        return
+    # Serve as soon as the shop is indexed; the evaluation (a few minutes on 2 cores) reports while the
+    # API already answers.
+    prepared = prepare_demo(settings, options, typer.echo)
+    photo = next(iter(sorted((workdir / "queries").glob("*.jpg"))), None)
+    typer.echo(
+        "evaluating on the shopper photos in the background; the report follows. Meanwhile, try: "
+        f"curl -F image=@{photo} 'http://{settings.host}:{settings.port}/v1/search?k=3' "
+        f"or open http://{settings.host}:{settings.port}/"
+    )
+    threading.Thread(
+        target=_report_in_background, args=(prepared, settings, options), name="demo-evaluation", daemon=True
+    ).start()
+    # The served index in the settings too: the server keeps its lease there.
+    served = demo_settings(settings).model_copy(update={"index": options.index})
+    searching.serve(options.index, served, prepared.model_spec)
+
+
+def _report_in_background(prepared: PreparedDemo, settings: Settings, options: DemoOptions) -> None:
+    from snapbuy.demo.run import evaluate_demo, summary_lines
+
+    try:
+        outcome = evaluate_demo(prepared, settings, options, typer.echo)
+    except Exception as error:  # the server goes on; the reader learns why no report came
+        typer.echo(f"the demo's evaluation failed: {error}", err=True)
+        return
     for line in summary_lines(outcome):
         typer.echo(line)
-    if serve:
-        photo = next(iter(sorted((workdir / "queries").glob("*.jpg"))), None)
-        typer.echo(f"try: curl -F image=@{photo} 'http://{settings.host}:{settings.port}/v1/search?k=3'")
-        searching.serve(options.index, settings, outcome.model_spec)

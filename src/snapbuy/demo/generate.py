@@ -1,5 +1,7 @@
 """`snapbuy demo-data`: write the demo shop (catalog.csv, images/) and shopper photos (queries/,
-queries.csv with ground truth). Deterministic by seed, whatever the number of worker processes."""
+queries.csv with ground truth), and on request photos of several products (several/, several.csv)
+and held-out photos from a generator training never uses (held_out/, held_out.csv). Deterministic by
+seed, whatever the number of worker processes."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import TextIO
 from snapbuy.atomic import write_text_file_atomically
 from snapbuy.demo.shop import PALETTE, DemoProduct, generate_products
 from snapbuy.demo.sprites import draw_sprite
+from snapbuy.synth.held_out import held_out_jpeg, held_out_photo
 from snapbuy.synth.photos import (
     FAMILIES,
     encode_jpeg,
@@ -29,6 +32,11 @@ CATALOG_FILE = "catalog.csv"
 QUERIES_FILE = "queries.csv"
 SEVERAL_FILE = "several.csv"  # photos of 2-3 products each, with every product's box
 SEVERAL_FIELDS = ["image", "skus", "item_group_ids", "categories", "product_boxes", "families"]
+# Held-out photos (synth/held_out.py), with queries.csv's columns so that `snapbuy eval` reads them alike.
+HELD_OUT_FILE = "held_out.csv"
+HELD_OUT_FOLDER = "held_out"
+# Offset of the random stream that picks the held-out photos' products (several.csv's picker uses 17).
+HELD_OUT_PICK_SEED = 29
 # How often each family is applied to a shopper photo; placement (off-centre, 25-80 %) is always on.
 FAMILY_RATES = {
     "clutter": 0.9,
@@ -64,7 +72,11 @@ class DemoDataReport:
     queries: int
 
 
-def _query_job(args: tuple[int, int, DemoProduct, Path]) -> dict[str, str]:
+# (seed, photo number, product, folder): one shopper photo to draw.
+_Job = tuple[int, int, DemoProduct, Path]
+
+
+def _query_job(args: _Job) -> dict[str, str]:
     seed, index, product, folder = args
     rng = random.Random(seed * 1_000_003 + index)  # one stream per photo: same output in any worker
     families = frozenset(f for f in sorted(FAMILIES) if rng.random() < FAMILY_RATES[f])
@@ -101,6 +113,45 @@ def _several_job(args: tuple[int, int, list[DemoProduct], Path]) -> dict[str, st
         "product_boxes": ";".join(" ".join(str(v) for v in box) for box in boxes),
         "families": " ".join(sorted(families)),
     }
+
+
+def _held_out_job(args: _Job) -> dict[str, str]:
+    seed, index, product, folder = args
+    # One stream per photo, seeded apart from the queries' streams (seed * 1_000_003 + index would
+    # repeat them for seed 0): a string seed is hashed with SHA-512, the same in every process.
+    rng = random.Random(f"held-out {seed} {index}")
+    sprite = draw_sprite(product.design, PALETTE[product.colour])
+    photo, box, families = held_out_photo(sprite, studio_shot(sprite), rng, phone_size(rng))
+    data, orientation = held_out_jpeg(photo, rng, families)
+    name = f"h{index:05d}.jpg"
+    (folder / name).write_bytes(data)
+    return {
+        "image": f"{HELD_OUT_FOLDER}/{name}",
+        "sku": product.sku,
+        "item_group_id": product.group,
+        "category": product.category,
+        "families": " ".join(sorted(families)),
+        "exif_orientation": str(orientation),
+        "lookalike_of": product.lookalike_of or "",
+        "product_box": " ".join(str(v) for v in box),
+    }
+
+
+def _rows_of(
+    job: Callable[[_Job], dict[str, str]],
+    jobs: list[_Job],
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+) -> list[dict[str, str]]:
+    """Each photo job's CSV row, in job order, drawn by a pool of worker processes; `progress` hears
+    every hundredth and the last."""
+    rows: list[dict[str, str]] = []
+    with ProcessPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        for row in pool.map(job, jobs, chunksize=16):
+            rows.append(row)
+            if progress is not None and (len(rows) % 100 == 0 or len(rows) == len(jobs)):
+                progress(len(rows), len(jobs))
+    return rows
 
 
 def _write_csv(path: Path, fields: list[str], rows: list[dict[str, str]]) -> None:
@@ -146,12 +197,7 @@ def write_demo_data(
     count = len(products) if n_queries is None else n_queries
     order = random.Random(seed).sample(range(len(products)), len(products))
     jobs = [(seed, i, products[order[i % len(products)]], out / "queries") for i in range(count)]
-    queries: list[dict[str, str]] = []
-    with ProcessPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
-        for row in pool.map(_query_job, jobs, chunksize=16):
-            queries.append(row)
-            if progress is not None and (len(queries) % 100 == 0 or len(queries) == count):
-                progress(len(queries), count)
+    queries = _rows_of(_query_job, jobs, workers, progress)
     _write_csv(out / QUERIES_FILE, QUERY_FIELDS, queries)
     return DemoDataReport(out, len(products), len({p.group for p in products}), len(queries))
 
@@ -177,4 +223,26 @@ def write_several_products_photos(
     with ProcessPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
         rows = list(pool.map(_several_job, jobs, chunksize=8))
     _write_csv(out / SEVERAL_FILE, SEVERAL_FIELDS, rows)
+    return len(rows)
+
+
+def write_held_out_photos(
+    out: Path,
+    n_products: int = 1000,
+    seed: int = 0,
+    n_photos: int = 1000,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Held-out shopper photos of the shop of `n_products` and `seed` that write_demo_data makes
+    (held_out/, and held_out.csv with queries.csv's columns), drawn by synth/held_out.py's generator,
+    which training never uses; products picked at random across the shop. Returns the number of photos."""
+    products = generate_products(n_products, seed)
+    folder = out / HELD_OUT_FOLDER
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    pick = random.Random(seed + HELD_OUT_PICK_SEED)
+    jobs = [(seed, i, products[pick.randrange(len(products))], folder) for i in range(n_photos)]
+    rows = _rows_of(_held_out_job, jobs, workers, progress)
+    _write_csv(out / HELD_OUT_FILE, QUERY_FIELDS, rows)
     return len(rows)

@@ -88,18 +88,34 @@ class QueryEncoder:
         if self.localiser is not None:
             check(deadline, "finding the product")
             found = self.localiser.find_all(image)
+            candidates = max(max_products, self.framing.product_candidates)
             boxes = [
                 (found_box, score)
-                for rank, (found_box, score) in enumerate(found[:max_products])
-                if rank == 0 or score >= min_score
+                for rank, (found_box, score) in enumerate(found[:candidates])
+                if rank < self.framing.product_candidates or score >= min_score
             ]
             if boxes:
                 vectors = self._framed_each(image, [b for b, _ in boxes], deadline)
-                return [
+                answers = [
                     (vector, FoundProduct(found_box, "localiser", image.size, score))
                     for vector, (found_box, score) in zip(vectors, boxes, strict=True)
                 ]
+                return self._closest_first(answers, max_products, min_score)
         return [self._best_crop(image, deadline)]
+
+    def _closest_first(
+        self, answers: list[tuple[np.ndarray, FoundProduct]], max_products: int, min_score: float
+    ) -> list[tuple[np.ndarray, FoundProduct]]:
+        """The candidate box whose view matches a catalog product closest first (a vase or a face the
+        localiser ranked above the product matches nothing well), then the others in the localiser's
+        order, those scored under `min_score` left out, `max_products` at most."""
+        contenders = answers[: self.framing.product_candidates]
+        if len(contenders) > 1:
+            closeness = self._best_scores(np.stack([vector for vector, _ in contenders]))
+            first = int(np.argmax(closeness))
+            answers = [answers[first], *answers[:first], *answers[first + 1 :]]
+        rest = [answer for answer in answers[1:] if (answer[1].score or 0.0) >= min_score]
+        return [answers[0], *rest][:max_products]
 
     def _best_crop(self, image: Image.Image, deadline: Deadline | None) -> tuple[np.ndarray, FoundProduct]:
         check(deadline, "the model")

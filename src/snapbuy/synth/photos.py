@@ -12,15 +12,18 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from snapbuy.synth.backgrounds import natural_background
+from snapbuy.synth.camera import lit_unevenly, shrunk_and_enlarged, soft_shadow, tone_curve
+
 FAMILIES = frozenset(
     {
-        "clutter",  # busy background: floor, wall, furniture blocks, texture
+        "clutter",  # busy background: drawn furniture and texture, or a photograph, a natural texture
         "distractors",  # other objects in the scene
         "placement",  # off-centre, 25-80 % of the frame
         "rotation",  # in-plane tilt
         "perspective",  # camera not square to the product
-        "colour_cast",  # white balance and exposure
-        "blur",  # defocus
+        "colour_cast",  # white balance, exposure, uneven light, tone curve, shadow
+        "blur",  # defocus, shrunk and enlarged
         "noise",  # sensor noise
         "jpeg",  # strong compression artefacts
         "occlusion",  # something in front of part of the product
@@ -29,6 +32,8 @@ FAMILIES = frozenset(
 # Never used to make training views: the evaluation measures how well the model generalises to them.
 HELD_OUT_FROM_TRAINING = frozenset({"perspective", "noise", "jpeg"})
 TRAINING_FAMILIES = FAMILIES - HELD_OUT_FROM_TRAINING
+# Share of cluttered backgrounds drawn from natural-statistics sources (synth/backgrounds.py).
+NATURAL_BACKGROUND_SHARE = 0.5
 # EXIF Orientation tag -> the transpose that stores an upright image so that the tag restores it.
 SIDEWAYS = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
 EXIF_ORIENTATION = 0x0112
@@ -39,9 +44,18 @@ def _colour(rng: random.Random, lo: int = 30, hi: int = 230) -> tuple[int, int, 
 
 
 def _background(rng: random.Random, size: tuple[int, int], clutter: bool) -> Image.Image:
-    w, h = size
     if not clutter:
         return Image.new("RGB", size, _colour(rng, 200, 250))
+    # Half drawn clutter, half sources with a photograph's statistics: trained on drawn clutter alone,
+    # the model learnt to subtract it and failed in front of real scenes
+    # (docs/experiments/2026-12-05-generalising-demo.md).
+    if rng.random() < NATURAL_BACKGROUND_SHARE:
+        return natural_background(rng, size, "training")
+    return _drawn_clutter(rng, size)
+
+
+def _drawn_clutter(rng: random.Random, size: tuple[int, int]) -> Image.Image:
+    w, h = size
     img = Image.new("RGB", size, _colour(rng, 60, 220))
     d = ImageDraw.Draw(img)
     horizon = int(h * rng.uniform(0.35, 0.7))
@@ -227,9 +241,19 @@ def _disjoint(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
 
 def _photometric(img: Image.Image, rng: random.Random, families: frozenset[str]) -> Image.Image:
     # Kept on uint8 lookup tables and half-resolution noise: a phone-sized photo takes milliseconds.
-    if "blur" in families and rng.random() < 0.6:
-        img = img.filter(ImageFilter.BoxBlur(rng.uniform(0.3, 1.6) * max(img.size) / 800))
+    if "blur" in families:
+        if rng.random() < 0.6:
+            img = img.filter(ImageFilter.BoxBlur(rng.uniform(0.3, 1.6) * max(img.size) / 800))
+        if rng.random() < 0.3:
+            img = shrunk_and_enlarged(img, rng)
     if "colour_cast" in families:
+        # Light as phones meet it: uneven, through a tone curve, sometimes shadowed.
+        if rng.random() < 0.5:
+            img = lit_unevenly(img, rng)
+        if rng.random() < 0.5:
+            img = tone_curve(img, rng)
+        if rng.random() < 0.3:
+            img = soft_shadow(img, rng)
         exposure, offset = rng.uniform(0.75, 1.2), rng.uniform(-15, 15)
         lut: list[int] = []
         for _ in range(3):

@@ -38,6 +38,10 @@ MAX_SPRITE_SIDE = 160
 # recoloured window of one: with a fixed few hundred backgrounds the model learns to subtract those
 # particular scenes and then fails on every new one.
 BACKGROUNDS = 1024
+# Tone curves and uneven light, as synth/camera.py gives shopper photos: the light across a view
+# changes by up to twice MAX_LIGHT_FALLOFF from one side to the other.
+GAMMA_RANGE = (0.7, 1.45)
+MAX_LIGHT_FALLOFF = 0.35
 BACKGROUND_OVERSAMPLE = 2
 
 
@@ -160,9 +164,17 @@ class ViewSynthesizer:
         return view.index_copy(0, hit, mask * colour + (1 - mask) * view[hit])
 
     def _colour(self, view: torch.Tensor) -> torch.Tensor:
-        """White balance and exposure, as the colour-cast family shifts them."""
-        n = view.shape[0]
+        """White balance, exposure, a tone curve and light falling off across the view, as the
+        colour-cast family shifts them."""
+        n, side = view.shape[0], view.shape[-1]
+        gamma = self._uniform(n, *GAMMA_RANGE).view(n, 1, 1, 1)
+        view = view.clamp(min=1e-4) ** gamma
+        angle = self._uniform(n, 0, 2 * math.pi).view(n, 1, 1)
+        falloff = self._uniform(n, 0, MAX_LIGHT_FALLOFF).view(n, 1, 1)
+        ramp = torch.linspace(-0.5, 0.5, side, device=self.device)
+        across = ramp.view(1, 1, side) * torch.cos(angle) + ramp.view(1, side, 1) * torch.sin(angle)
+        light = (1 + 2 * falloff * across).unsqueeze(1)
         gains = self._uniform(n * 3, 0.85, 1.15).view(n, 3, 1, 1) * self._uniform(n, 0.75, 1.2).view(
             n, 1, 1, 1
         )
-        return view * gains + self._uniform(n, -0.06, 0.06).view(n, 1, 1, 1)
+        return view * gains * light + self._uniform(n, -0.06, 0.06).view(n, 1, 1, 1)

@@ -17,10 +17,14 @@ def warmup_cosine(progress: float, peak: float, warmup_fraction: float) -> float
 
 def budget_progress(elapsed: float, budget_seconds: float, steps: int, max_steps: int | None) -> float:
     """How far along a training is: the share of its time budget spent, or of `max_steps` taken when
-    that is more (no time budget counts as spent)."""
+    that is more (no time budget counts as spent). While the clock is within a step of the step
+    count, the step count alone says."""
     progress = elapsed / budget_seconds if budget_seconds > 0 else 1.0
-    if max_steps is not None:
-        progress = max(progress, steps / max_steps)
+    if max_steps is not None and progress <= (steps + 1) / max_steps:
+        # The clock counts only once it runs a whole step ahead of the step count: before that, a
+        # training its steps end follows its steps alone, so two runs of one command and seed train
+        # the same weights however long their first steps took.
+        progress = steps / max_steps
     return progress
 
 
