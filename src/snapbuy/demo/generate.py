@@ -85,13 +85,24 @@ def _query_job(args: _Job) -> dict[str, str]:
     photo, box = shopper_photo(sprite, rng, phone_size(rng), families)
     name = f"q{index:05d}.jpg"
     (folder / name).write_bytes(encode_jpeg(photo, rng, families, sideways))
+    return _query_row(f"queries/{name}", product, families, sideways or 1, box)
+
+
+def _query_row(
+    image: str,
+    product: DemoProduct,
+    families: frozenset[str],
+    orientation: int,
+    box: tuple[int, int, int, int],
+) -> dict[str, str]:
+    """One photo's row of queries.csv (QUERY_FIELDS), held_out.csv's too."""
     return {
-        "image": f"queries/{name}",
+        "image": image,
         "sku": product.sku,
         "item_group_id": product.group,
         "category": product.category,
         "families": " ".join(sorted(families)),
-        "exif_orientation": str(sideways or 1),
+        "exif_orientation": str(orientation),
         "lookalike_of": product.lookalike_of or "",
         "product_box": " ".join(str(v) for v in box),
     }
@@ -125,16 +136,7 @@ def _held_out_job(args: _Job) -> dict[str, str]:
     data, orientation = held_out_jpeg(photo, rng, families)
     name = f"h{index:05d}.jpg"
     (folder / name).write_bytes(data)
-    return {
-        "image": f"{HELD_OUT_FOLDER}/{name}",
-        "sku": product.sku,
-        "item_group_id": product.group,
-        "category": product.category,
-        "families": " ".join(sorted(families)),
-        "exif_orientation": str(orientation),
-        "lookalike_of": product.lookalike_of or "",
-        "product_box": " ".join(str(v) for v in box),
-    }
+    return _query_row(f"{HELD_OUT_FOLDER}/{name}", product, families, orientation, box)
 
 
 def _rows_of(

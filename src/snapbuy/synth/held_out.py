@@ -22,9 +22,9 @@ with an EXIF orientation (`sideways`)."""
 from __future__ import annotations
 
 import functools
-import io
 import math
 import random
+from collections.abc import Callable
 from statistics import NormalDist
 
 import numpy as np
@@ -32,7 +32,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from snapbuy.synth.backgrounds import package_photos, photo_window
 from snapbuy.synth.camera import lit_unevenly, shrunk_and_enlarged, soft_shadow, tone_curve
-from snapbuy.synth.photos import EXIF_ORIENTATION, SIDEWAYS
+from snapbuy.synth.photos import jpeg_bytes
 from snapbuy.synth.screen import screen_photo
 
 Box = tuple[int, int, int, int]
@@ -290,20 +290,18 @@ def _shaded(skin: tuple[int, int, int], shade: float) -> tuple[int, int, int]:
 
 def with_camera_effects(photo: Image.Image, rng: random.Random, families: frozenset[str]) -> Image.Image:
     """The families' light and camera effects, in the order light meets the sensor."""
-    if "shadow" in families:
-        photo = soft_shadow(photo, rng)
-    if "lighting" in families:
-        photo = lit_unevenly(photo, rng)
-    if "tone" in families:
-        photo = tone_curve(photo, rng)
-    if "defocus" in families:
-        photo = defocused(photo, rng)
-    if "motion_blur" in families:
-        photo = motion_blurred(photo, rng)
-    if "downscale" in families:
-        photo = shrunk_and_enlarged(photo, rng)
-    if "sensor_noise" in families:
-        photo = with_sensor_noise(photo, rng)
+    effects: tuple[tuple[str, Callable[[Image.Image, random.Random], Image.Image]], ...] = (
+        ("shadow", soft_shadow),
+        ("lighting", lit_unevenly),
+        ("tone", tone_curve),
+        ("defocus", defocused),
+        ("motion_blur", motion_blurred),
+        ("downscale", shrunk_and_enlarged),
+        ("sensor_noise", with_sensor_noise),
+    )
+    for family, effect in effects:
+        if family in families:
+            photo = effect(photo, rng)
     return photo
 
 
@@ -376,11 +374,5 @@ def held_out_jpeg(photo: Image.Image, rng: random.Random, families: frozenset[st
     the photo carries `jpeg` (else CLEAN_JPEG_QUALITY), and when it carries `sideways` the pixels
     stored on their side with the orientation (6 or 8) that turns them upright again."""
     quality = rng.randint(*JPEG_QUALITY) if "jpeg" in families else CLEAN_JPEG_QUALITY
-    orientation = rng.choice((6, 8)) if "sideways" in families else 1
-    exif = Image.Exif()
-    if orientation != 1:
-        photo = photo.transpose(SIDEWAYS[orientation])
-        exif[EXIF_ORIENTATION] = orientation
-    buffer = io.BytesIO()
-    photo.save(buffer, format="JPEG", quality=quality, exif=exif.tobytes())
-    return buffer.getvalue(), orientation
+    sideways = rng.choice((6, 8)) if "sideways" in families else None
+    return jpeg_bytes(photo, quality, sideways), sideways or 1

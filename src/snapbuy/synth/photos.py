@@ -282,7 +282,12 @@ def encode_jpeg(
 ) -> bytes:
     """JPEG bytes as a phone writes them; `sideways` (6 or 8) stores the pixels rotated plus the
     EXIF orientation tag that turns them upright again."""
-    quality = rng.randint(30, 60) if "jpeg" in families else 90
+    return jpeg_bytes(img, rng.randint(30, 60) if "jpeg" in families else 90, sideways)
+
+
+def jpeg_bytes(img: Image.Image, quality: int, sideways: int | None) -> bytes:
+    """JPEG bytes at `quality`; `sideways` (6 or 8) stores the pixels rotated plus the EXIF
+    orientation tag that turns them upright again."""
     exif = Image.Exif()
     if sideways is not None:
         img = img.transpose(SIDEWAYS[sideways])
