@@ -18,7 +18,9 @@ from snapbuy.demo.generate import (
     QUERIES_FILE,
     QUERY_FIELDS,
     write_demo_data,
+    write_demo_shop,
     write_held_out_photos,
+    write_shopper_photos,
 )
 from snapbuy.demo.shop import generate_products
 from snapbuy.evaluation import read_queries
@@ -45,6 +47,14 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_generation_is_deterministic_whatever_the_workers(shop: Path, tmp_path: Path) -> None:
     write_demo_data(tmp_path, n_products=40, seed=3, n_queries=30, workers=1)
+    assert tree_digest(tmp_path) == tree_digest(shop)
+
+
+def test_the_shop_first_and_its_photos_later_make_the_same_files(shop: Path, tmp_path: Path) -> None:
+    # The demo indexes the shop before it draws any shopper photo, then draws them for the evaluation.
+    made = write_demo_shop(tmp_path, n_products=40, seed=3)
+    assert (made.products, made.queries) == (40, 0) and not (tmp_path / QUERIES_FILE).exists()
+    assert write_shopper_photos(tmp_path, n_products=40, seed=3, n_queries=30, workers=1) == 30
     assert tree_digest(tmp_path) == tree_digest(shop)
 
 

@@ -217,11 +217,12 @@ def test_the_demo_serves_once_indexed_and_reports_in_the_background(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SNAPBUY_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setattr(demo_run, "shipped_model", lambda: shipped_model(tiny_shipped))
-    served: list[tuple[Path, str | None, bool]] = []
+    served: list[tuple[Path, str | None, bool, bool]] = []
 
     def serve(index: Path, settings: Settings, model: str | None) -> None:
         # What the server sees: the index is ready, the evaluation not yet necessarily done.
-        served.append((index, model, (index / "CURRENT").exists() or any(index.iterdir())))
+        indexed = (index / "CURRENT").exists() or any(index.iterdir())
+        served.append((index, model, indexed, (tmp_path / "demo" / "queries.csv").exists()))
         for thread in threading.enumerate():
             if thread.name == "demo-evaluation":
                 thread.join(timeout=600)
@@ -235,8 +236,11 @@ def test_the_demo_serves_once_indexed_and_reports_in_the_background(
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert served and served[0][1] is not None and served[0][1].endswith("demo-clip.pt") and served[0][2]
+    assert not served[0][3]  # the shopper photos are drawn after serving has begun, for the evaluation
     before, after = result.output.split("evaluating on the shopper photos in the background", 1)
     assert "indexed 24 products" in before and "group_recall@1" not in before
+    assert "curl -F image=@demo/images/" in after  # a file that is there before any photo is drawn
+    assert "24 shopper photos drawn as the training views are" in after
     assert "held out: 4 shopper photos" in after and "whole demo took" in after
     assert "http://127.0.0.1:8999/" in after
 

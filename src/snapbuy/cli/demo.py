@@ -144,7 +144,8 @@ def demo_command(
     # Serve as soon as the shop is indexed; the evaluation (a few minutes on 2 cores) reports while the
     # API already answers.
     prepared = prepare_demo(settings, options, typer.echo)
-    photo = next(iter(sorted((workdir / "queries").glob("*.jpg"))), None)
+    # A catalog image: the shopper photos are drawn by the evaluation, after serving begins.
+    photo = next(iter(sorted((workdir / "images").glob("*.jpg"))), None)
     typer.echo(
         "evaluating on the shopper photos in the background; the report follows. Meanwhile, try: "
         f"curl -F image=@{photo} 'http://{settings.host}:{settings.port}/v1/search?k=3' "

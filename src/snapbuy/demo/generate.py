@@ -173,11 +173,18 @@ def write_demo_data(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> DemoDataReport:
-    """Write the shop into `out` (replacing an earlier demo shop there); one query per SKU by default."""
+    """Write the shop into `out` (replacing an earlier demo shop there), then its shopper photos: one
+    per SKU by default."""
+    shop = write_demo_shop(out, n_products, seed)
+    queries = write_shopper_photos(out, n_products, seed, n_queries, workers, progress)
+    return DemoDataReport(out, shop.products, shop.groups, queries)
+
+
+def write_demo_shop(out: Path, n_products: int = 1000, seed: int = 0) -> DemoDataReport:
+    """The shop alone: catalog.csv and its images in `out` (replacing an earlier demo shop there)."""
     products = generate_products(n_products, seed)
-    for sub in ("images", "queries"):
-        shutil.rmtree(out / sub, ignore_errors=True)
-        (out / sub).mkdir(parents=True)
+    shutil.rmtree(out / "images", ignore_errors=True)
+    (out / "images").mkdir(parents=True)
     rows = []
     for product in products:
         name = f"images/{product.sku.lower()}.jpg"
@@ -195,13 +202,28 @@ def write_demo_data(
             }
         )
     _write_csv(out / CATALOG_FILE, CATALOG_FIELDS, rows)
+    return DemoDataReport(out, len(products), len({p.group for p in products}), 0)
 
+
+def write_shopper_photos(
+    out: Path,
+    n_products: int = 1000,
+    seed: int = 0,
+    n_queries: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Shopper photos drawn as the training views are (queries/ and queries.csv) of the shop of
+    `n_products` and `seed` that write_demo_shop makes: one per SKU by default. Returns their number."""
+    products = generate_products(n_products, seed)
+    shutil.rmtree(out / "queries", ignore_errors=True)
+    (out / "queries").mkdir(parents=True)
     count = len(products) if n_queries is None else n_queries
     order = random.Random(seed).sample(range(len(products)), len(products))
     jobs = [(seed, i, products[order[i % len(products)]], out / "queries") for i in range(count)]
     queries = _rows_of(_query_job, jobs, workers, progress)
     _write_csv(out / QUERIES_FILE, QUERY_FIELDS, queries)
-    return DemoDataReport(out, len(products), len({p.group for p in products}), len(queries))
+    return len(queries)
 
 
 def write_several_products_photos(

@@ -190,18 +190,16 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
 
 def prepare_demo(settings: Settings, options: DemoOptions, say: Say) -> PreparedDemo:
     from snapbuy.catalog import read_catalog
-    from snapbuy.demo.generate import CATALOG_FILE, write_demo_data
+    from snapbuy.demo.generate import CATALOG_FILE, write_demo_shop
 
     started = time.perf_counter()
     model_out = settings.models_dir / options.model_name
     spec, reason = choose_model(settings)
-    say(f"demo shop: generating {options.products} products and shopper photos in {options.workdir}/")
-    data = write_demo_data(options.workdir, options.products, options.seed)
+    say(f"demo shop: generating {options.products} products in {options.workdir}/")
+    # The shopper photos wait for the evaluation (evaluate_demo), which runs after serving has begun.
+    data = write_demo_shop(options.workdir, options.products, options.seed)
     catalog = options.workdir / CATALOG_FILE
-    say(
-        f"  {data.products} SKUs in {data.groups} designs, {data.queries} shopper photos drawn as the "
-        "training views are"
-    )
+    say(f"  {data.products} SKUs in {data.groups} designs")
     sha = read_catalog(catalog).sha256 if spec is None else ""
     if spec is None and not (options.train or options.retrain):
         spec, reason = _shipped_spec(sha, reason)
@@ -269,9 +267,11 @@ def prepare_demo(settings: Settings, options: DemoOptions, say: Say) -> Prepared
 
 
 def evaluate_demo(prepared: PreparedDemo, settings: Settings, options: DemoOptions, say: Say) -> DemoOutcome:
-    """Draw the held-out shopper photos, then evaluate the indexed shop on both photo sets."""
-    from snapbuy.demo.generate import HELD_OUT_FILE, QUERIES_FILE, write_held_out_photos
+    """Draw the shopper photos, in distribution and held out, then evaluate the indexed shop on both."""
+    from snapbuy.demo.generate import HELD_OUT_FILE, QUERIES_FILE, write_held_out_photos, write_shopper_photos
 
+    drawn = write_shopper_photos(options.workdir, options.products, options.seed)
+    say(f"  {drawn} shopper photos drawn as the training views are, in {options.workdir}/")
     if options.held_out_photos:
         drawn = write_held_out_photos(
             options.workdir, options.products, options.seed, options.held_out_photos

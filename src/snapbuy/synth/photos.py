@@ -37,13 +37,15 @@ NATURAL_BACKGROUND_SHARE = 0.5
 # EXIF Orientation tag -> the transpose that stores an upright image so that the tag restores it.
 SIDEWAYS = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
 EXIF_ORIENTATION = 0x0112
+Box = tuple[int, int, int, int]
 
 
 def _colour(rng: random.Random, lo: int = 30, hi: int = 230) -> tuple[int, int, int]:
     return (rng.randint(lo, hi), rng.randint(lo, hi), rng.randint(lo, hi))
 
 
-def _background(rng: random.Random, size: tuple[int, int], clutter: bool) -> Image.Image:
+def scene_background(rng: random.Random, size: tuple[int, int], clutter: bool) -> Image.Image:
+    """A plain light surface, or (with `clutter`) a busy one: drawn, or from a natural source."""
     if not clutter:
         return Image.new("RGB", size, _colour(rng, 200, 250))
     # Half drawn clutter, half sources with a photograph's statistics: trained on drawn clutter alone,
@@ -118,9 +120,18 @@ def _paste(canvas: Image.Image, sprite: Image.Image, centre: tuple[float, float]
     canvas.paste(sprite, (x, y), sprite)
 
 
-def _pasted_box(
-    sprite: Image.Image, centre: tuple[float, float], size: tuple[int, int]
-) -> tuple[int, int, int, int]:
+def scene_distractors(canvas: Image.Image, rng: random.Random, boxes: list[Box] | None = None) -> None:
+    """Paste 2-6 non-product objects onto `canvas`; their boxes are appended to `boxes` when given."""
+    w, h = canvas.size
+    for _ in range(rng.randint(2, 6)):
+        blob = _blob(rng, rng.uniform(0.12, 0.35) * min(w, h))
+        centre = (rng.uniform(0, w), rng.uniform(0, h))
+        _paste(canvas, blob, centre)
+        if boxes is not None:
+            boxes.append(_pasted_box(blob, centre, canvas.size))
+
+
+def _pasted_box(sprite: Image.Image, centre: tuple[float, float], size: tuple[int, int]) -> Box:
     """Where `sprite`'s visible pixels landed when pasted at `centre` (a tilted sprite has transparent
     corners), cut to the photo."""
     x0, y0 = int(centre[0] - sprite.width / 2), int(centre[1] - sprite.height / 2)
@@ -155,12 +166,8 @@ def _scaled(product: Image.Image, longer_side: float) -> Image.Image:
 
 def scene(rng: random.Random, size: tuple[int, int]) -> Image.Image:
     """A cluttered scene with distractor objects and no product: a training background."""
-    canvas = _background(rng, size, clutter=True)
-    w, h = size
-    for _ in range(rng.randint(2, 6)):
-        _paste(
-            canvas, _blob(rng, rng.uniform(0.12, 0.35) * min(w, h)), (rng.uniform(0, w), rng.uniform(0, h))
-        )
+    canvas = scene_background(rng, size, clutter=True)
+    scene_distractors(canvas, rng)
     return canvas
 
 
@@ -176,14 +183,9 @@ def shopper_photo(
     Also returns the product's box (x0, y0, x1, y1) in the photo, the ground truth for localisation;
     the boxes of the distractor objects drawn are appended to `distractor_boxes` when it is given."""
     w, h = size
-    canvas = _background(rng, size, "clutter" in families)
+    canvas = scene_background(rng, size, "clutter" in families)
     if "distractors" in families:
-        for _ in range(rng.randint(2, 6)):
-            blob = _blob(rng, rng.uniform(0.12, 0.35) * min(w, h))
-            centre = (rng.uniform(0, w), rng.uniform(0, h))
-            _paste(canvas, blob, centre)
-            if distractor_boxes is not None:
-                distractor_boxes.append(_pasted_box(blob, centre, size))
+        scene_distractors(canvas, rng, distractor_boxes)
     product = _posed(sprite, rng, families)
     share = rng.uniform(*fraction) if "placement" in families else 0.6
     product = _scaled(product, share * min(w, h))
@@ -200,7 +202,7 @@ def shopper_photo(
         _paste(
             canvas, occluder, (cx + side * product.width * 0.5, cy + rng.uniform(-0.3, 0.3) * product.height)
         )
-    return _photometric(canvas, rng, families), box
+    return photometric(canvas, rng, families), box
 
 
 def several_products_photo(
@@ -214,7 +216,7 @@ def several_products_photo(
     shorter side across, placed where it does not overlap the others, and each product's box. Families
     as in shopper_photo (placement is always on; occlusion is left out, it would hide a neighbour)."""
     w, h = size
-    canvas = _background(rng, size, "clutter" in families)
+    canvas = scene_background(rng, size, "clutter" in families)
     if "distractors" in families:
         for _ in range(rng.randint(1, 4)):
             blob = _blob(rng, rng.uniform(0.1, 0.25) * min(w, h))
@@ -232,14 +234,15 @@ def several_products_photo(
                 break
         _paste(canvas, product, centre)
         boxes.append(box)
-    return _photometric(canvas, rng, families), boxes
+    return photometric(canvas, rng, families), boxes
 
 
 def _disjoint(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
     return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
 
 
-def _photometric(img: Image.Image, rng: random.Random, families: frozenset[str]) -> Image.Image:
+def photometric(img: Image.Image, rng: random.Random, families: frozenset[str]) -> Image.Image:
+    """The light and camera families of `families` applied to a drawn scene."""
     # Kept on uint8 lookup tables and half-resolution noise: a phone-sized photo takes milliseconds.
     if "blur" in families:
         if rng.random() < 0.6:
