@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import typer
@@ -110,13 +110,38 @@ def index_command(
             "for the phone page; 0: none (default 320)",
         ),
     ] = None,
+    engine: Annotated[
+        Literal["local", "ray"],
+        typer.Option(
+            "--engine",
+            help="what fetches, decodes and embeds the images: local (this process) or ray (a Ray Data "
+            "pipeline on a local runtime or a cluster; pip install 'snapbuy[ray]'; docs/distributed.md)",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="with --engine ray: the Ray cluster to join, e.g. ray://head:10001 or auto "
+            "(default: RAY_ADDRESS, else a new local runtime)",
+        ),
+    ] = None,
+    ray_actors: Annotated[
+        int | None,
+        typer.Option(
+            "--ray-actors",
+            min=1,
+            help="with --engine ray: embedding actors, each loading the model once "
+            "(default: one per GPU Ray reports, else one per CPU)",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress output")] = False,
 ) -> None:
     """Index a product feed into a new version of an index bundle and make it live."""
     from snapbuy.cli.progress import indexing_progress
     from snapbuy.fetching import FetchPolicy
     from snapbuy.index import parse_size
-    from snapbuy.indexing import IndexingOptions, build_index
+    from snapbuy.indexing import IndexingOptions, ModelSource, build_index, check_engine_options
     from snapbuy.loading import settings_embedder
     from snapbuy.tiers import parse_tier_bounds
 
@@ -129,7 +154,6 @@ def index_command(
     cuts = parse_tier_bounds(tier_bounds) if tier_bounds else None
     budget = parse_size(settings.index_memory_budget) if settings.index_memory_budget else None
     spec = model or settings.model or DEFAULT_MODEL_SPEC
-    embedder = settings_embedder(spec, settings)
     options = IndexingOptions(
         batch_size=settings.batch_size,
         skip_invalid=skip_invalid,
@@ -152,24 +176,38 @@ def index_command(
         ),
         max_image_bytes=settings.max_catalog_image_bytes,
         lock_wait_seconds=wait_for_lock,
+        engine=engine,
+        ray_address=ray_address,
+        ray_actors=ray_actors,
+        # Absolute paths: the Ray engine's actors may run in other folders, or on other nodes.
+        model_source=ModelSource(
+            spec=spec,
+            models_dir=settings.models_dir.resolve(),
+            allow_download=settings.allow_download,
+            backend=settings.backend,
+            graph_cache=settings.graph_cache_dir.resolve(),
+        ),
     )
     if thumbnail_side is not None:  # else IndexingOptions' own default
         options = replace(options, thumbnail_side=thumbnail_side)
+    check_engine_options(options)  # before minutes of model loading: Ray missing, views with Ray
+    embedder = settings_embedder(spec, settings)
     progress = indexing_progress(quiet)
     if progress is None:
         report = build_index(feed, index, embedder, options)
     else:
         with progress:
             report = build_index(feed, index, embedder, options, progress)
-    _print_summary(report, spec, settings.catalog_views)
+    _print_summary(report, spec, settings.catalog_views, engine)
 
 
-def _print_summary(report: IndexingReport, spec: str, catalog_views: int) -> None:
+def _print_summary(report: IndexingReport, spec: str, catalog_views: int, engine: str) -> None:
     counts = report.images
     typer.echo(
         f"indexed {report.products} products ({report.vectors} images) into {report.path} "
         f"in {report.seconds:.1f} s with model {spec}"
         + (f", {catalog_views} catalog views per image" if catalog_views else "")
+        + (" on the Ray engine" if engine == "ray" else "")
     )
     typer.echo(
         f"images: {counts.embedded} embedded, {counts.reused} reused, {counts.failed} failed; "

@@ -1,6 +1,7 @@
 """One indexing run: under the index's lock, read the feed, get every image's bytes (downloads through
-the content cache, local files confined to the image root), embed what the embedding cache lacks,
-thumbnail the local images for the phone page, and publish a new bundle version atomically."""
+the content cache, local files confined to the image root), embed what the embedding cache lacks (in
+this process, or with the Ray engine on a Ray runtime), thumbnail the local images for the phone page,
+and publish a new bundle version atomically."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from snapbuy.catalog import Catalog, write_rejects
 from snapbuy.catalog_views import CatalogViewMaker, view_side_of
 from snapbuy.embed.base import Embedder
 from snapbuy.errors import SnapbuyError
-from snapbuy.fetching import Fetched, ImageCache, ImageFetcher
+from snapbuy.fetching import ImageCache, ImageFetcher
 from snapbuy.index import build_vector_index, choose_index
 from snapbuy.indexing.embedding import EmbeddedJobs, JobEmbedder
 from snapbuy.indexing.embedding_cache import EmbeddingCache, model_key
@@ -47,6 +48,7 @@ from snapbuy.indexing.options import (
     IndexingProgress,
     IndexingReport,
 )
+from snapbuy.indexing.ray_engine import check_engine_options, embed_jobs_on_ray
 from snapbuy.indexing.thumbnails import local_image_paths, write_thumbnails
 from snapbuy.store import OUT_OF_STOCK, write_store
 from snapbuy.tiers import compute_tier_bounds
@@ -63,7 +65,10 @@ def build_index(
     progress: IndexingProgress | None = None,
 ) -> IndexingReport:
     """Index a feed (a path, or an http(s) URL) into a new bundle version under index_root and make it
-    live. A second run on the same index waits up to options.lock_wait_seconds, then is refused."""
+    live. A second run on the same index waits up to options.lock_wait_seconds, then is refused.
+    With options.engine "ray" the images become vectors on a Ray runtime (indexing/ray_engine.py);
+    everything else happens here, the same for both engines."""
+    check_engine_options(options)
     with index_lock(index_root, options.lock_wait_seconds):
         _remove_dead_staging(index_root)
         return _build_locked(source, index_root, embedder, options, progress)
@@ -180,19 +185,15 @@ def _embed_all(
     progress: IndexingProgress | None,
 ) -> tuple[EmbeddedJobs, ImageCounts]:
     cache_root = index_root / CACHE_FOLDER
+    image_cache = options.image_cache or cache_root / IMAGES_FOLDER
     remote = sum(job.ref.url is not None for job in jobs)
-    fetcher = (
-        ImageFetcher(options.fetch, ImageCache(options.image_cache or cache_root / IMAGES_FOLDER))
-        if remote
-        else None
-    )
     fetched = Counter[str]()
     transferred = 0
 
-    def on_fetched(item: Fetched) -> None:
+    def count_fetch(source: str, received: int) -> None:
         nonlocal transferred
-        fetched[item.source] += 1
-        transferred += item.bytes_transferred
+        fetched[source] += 1
+        transferred += received
         if progress is not None:
             progress.advance(FETCHING)
 
@@ -203,8 +204,20 @@ def _embed_all(
             if remote:
                 progress.start(FETCHING, remote)
             progress.start(EMBEDDING, len(jobs))
-        stream = job_bytes(jobs, fetcher, options.max_image_bytes, options.decode_workers, on_fetched)
-        embedded = JobEmbedder(len(jobs), embedder, cache, options, view_maker, progress).run(stream)
+        if options.engine == "ray":
+            embedded = embed_jobs_on_ray(
+                jobs, embedder.identity, cache, options, image_cache, count_fetch, progress
+            )
+        else:
+            fetcher = ImageFetcher(options.fetch, ImageCache(image_cache)) if remote else None
+            stream = job_bytes(
+                jobs,
+                fetcher,
+                options.max_image_bytes,
+                options.decode_workers,
+                lambda item: count_fetch(item.source, item.bytes_transferred),
+            )
+            embedded = JobEmbedder(len(jobs), embedder, cache, options, view_maker, progress).run(stream)
     finally:
         cache.close()
         if progress is not None:

@@ -43,7 +43,25 @@ class _Pending:
     jobs_of: dict[str, list[int]] = field(default_factory=dict)
 
 
-class JobEmbedder:
+class JobOutcomes:
+    """Each job's outcome as an engine learns it: its failure reason, or (by the engine) its vector;
+    every outcome moves the run's progress on."""
+
+    def __init__(self, jobs: int, dim: int, progress: IndexingProgress | None) -> None:
+        self.progress = progress
+        self.result = EmbeddedJobs(np.zeros((jobs, dim), np.float32), np.zeros(jobs, bool))
+
+    def _fail(self, jobs: Sequence[int], reason: str) -> None:
+        for job in jobs:
+            self.result.failures[job] = reason
+        self._advance(len(jobs))
+
+    def _advance(self, count: int) -> None:
+        if self.progress is not None:
+            self.progress.advance(EMBEDDING, count)
+
+
+class JobEmbedder(JobOutcomes):
     def __init__(
         self,
         jobs: int,
@@ -53,9 +71,9 @@ class JobEmbedder:
         view_maker: CatalogViewMaker | None,
         progress: IndexingProgress | None,
     ) -> None:
+        super().__init__(jobs, embedder.dim, progress)
         self.embedder, self.cache, self.options = embedder, cache, options
-        self.view_maker, self.progress = view_maker, progress
-        self.result = EmbeddedJobs(np.zeros((jobs, embedder.dim), np.float32), np.zeros(jobs, bool))
+        self.view_maker = view_maker
         self._first_job_of: dict[str, int] = {}  # content hash -> a finished job holding its vector
         # Images are prepared for the model (resized, normalised) in the decode pool, beside the
         # model's forward, unless catalog views still need the decoded picture.
@@ -157,12 +175,3 @@ class JobEmbedder:
         self.result.ok[job] = True
         self.result.reused += 1
         self._advance(1)
-
-    def _fail(self, jobs: Sequence[int], reason: str) -> None:
-        for job in jobs:
-            self.result.failures[job] = reason
-        self._advance(len(jobs))
-
-    def _advance(self, count: int) -> None:
-        if self.progress is not None:
-            self.progress.advance(EMBEDDING, count)

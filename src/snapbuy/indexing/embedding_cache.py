@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +81,16 @@ class EmbeddingCache:
             return None
         vector: np.ndarray = np.frombuffer(row[0], dtype=np.float32).copy()
         return vector
+
+    def digests(self) -> Iterator[str]:
+        """Every content hash holding a usable vector for this model, read lazily: the Ray engine
+        sends them to its read stage so that cached images are never decoded or embedded there."""
+        rows = self._conn.execute(
+            "SELECT content_sha256 FROM embeddings WHERE model_key = ? AND length(vector) = ?",
+            (self.key, self.dim * 4),
+        )
+        for (digest,) in rows:
+            yield str(digest)
 
     def put_many(self, items: Sequence[tuple[str, np.ndarray]]) -> None:
         """Store a batch in one transaction."""

@@ -1,4 +1,5 @@
-"""What an indexing run is asked (IndexingOptions), what it answers (IndexingReport), and how it
+"""What an indexing run is asked (IndexingOptions, with the engine that turns images into vectors and
+the ModelSource the Ray engine's actors load from), what it answers (IndexingReport), and how it
 reports progress (IndexingProgress)."""
 
 from __future__ import annotations
@@ -6,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from snapbuy.fetching import FetchPolicy
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS
@@ -19,6 +20,23 @@ CACHE_FOLDER = ".cache"
 FETCHING = "fetching"
 EMBEDDING = "embedding"
 THUMBNAILS = "thumbnails"
+
+# What turns image jobs into vectors: this process (indexing/embedding.py), or a Ray Data pipeline on a
+# local runtime or a cluster (indexing/ray_engine.py). Everything else in a run is the same for both.
+Engine = Literal["local", "ray"]
+ENGINES: tuple[Engine, ...] = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """How to load the run's model, as plain data: the Ray engine's actors each load their own copy
+    from it (a loaded model is never pickled to them). Paths must name the same files on every node."""
+
+    spec: str  # ARCH[:WEIGHTS], as for --model
+    models_dir: Path
+    allow_download: bool = False
+    backend: str = "torch"
+    graph_cache: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,10 @@ class IndexingOptions:
     # Longest side of the thumbnails of local catalog images written into the version (the phone page
     # shows them); 0: none.
     thumbnail_side: int = 320
+    engine: Engine = "local"
+    ray_address: str | None = None  # the Ray engine's cluster; None: RAY_ADDRESS, else a local runtime
+    ray_actors: int | None = None  # the Ray engine's embedding actors; None: one per GPU, else per CPU
+    model_source: ModelSource | None = None  # what the Ray engine's actors load; required by it
 
 
 @dataclass(frozen=True)
