@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 import pytest
@@ -49,3 +50,27 @@ def serve_process(
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+SEARCH_WORDS = ["red mug", "green sneaker", "leather watch", "black backpack"]
+
+
+def text_search_load(
+    base: str, stop: threading.Event, answers: list[dict[str, Any]], failures: list[str], k: int = 2
+) -> None:
+    """Text searches against `base` until `stop` (at most 60 s and 5,000 searches), keeping every
+    answer in `answers` and every failed request in `failures`."""
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for n in range(5000):
+            if stop.is_set() or time.monotonic() >= deadline:
+                break
+            try:
+                response = client.get("/v1/search", params={"q": SEARCH_WORDS[n % len(SEARCH_WORDS)], "k": k})
+            except httpx.HTTPError as exc:
+                failures.append(repr(exc))
+                continue
+            if response.status_code == 200:
+                answers.append(response.json())
+            else:
+                failures.append(f"{response.status_code}: {response.text[:200]}")

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,28 +18,9 @@ from snapbuy.bundle import prune_versions, read_current
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.indexing import IndexingOptions, build_index
 from tests.conftest import SAMPLE_CATALOG
-from tests.serve_process import serve_process
+from tests.serve_process import serve_process, text_search_load
 
 CLIENTS = 8
-QUERIES = ["red mug", "green sneaker", "leather watch", "black backpack"]
-
-
-def search_load(base: str, stop: threading.Event, versions: Counter[str], failures: list[str]) -> None:
-    """Text searches until `stop` (or 60 s), counting the index version of each answer."""
-    deadline = time.monotonic() + 60
-    with httpx.Client(base_url=base, timeout=30) as client:
-        n = 0
-        while not stop.is_set() and time.monotonic() < deadline:
-            try:
-                response = client.get("/v1/search", params={"q": QUERIES[n % len(QUERIES)], "k": 2})
-            except httpx.HTTPError as exc:
-                failures.append(repr(exc))
-                continue
-            if response.status_code != 200:
-                failures.append(f"{response.status_code}: {response.text[:200]}")
-            else:
-                versions[response.json()["index_version"]] += 1
-            n += 1
 
 
 @pytest.mark.slow
@@ -54,10 +36,10 @@ def test_serve_swaps_a_published_version_under_load(tmp_path: Path, tiny_embedde
         serve_process(index, {"SNAPBUY_RELOAD_INTERVAL": "0"}, log) as (base, proc),
     ):
         stop = threading.Event()
-        versions: Counter[str] = Counter()
+        answers: list[dict[str, Any]] = []
         failures: list[str] = []
         clients = [
-            threading.Thread(target=search_load, args=(base, stop, versions, failures))
+            threading.Thread(target=text_search_load, args=(base, stop, answers, failures))
             for _ in range(CLIENTS)
         ]
         for client in clients:
@@ -80,6 +62,7 @@ def test_serve_swaps_a_published_version_under_load(tmp_path: Path, tiny_embedde
             stop.set()
             for client in clients:
                 client.join(timeout=60)
+        versions = Counter(answer["index_version"] for answer in answers)
         searches = sum(versions.values())
         print(f"swap under load: {searches} searches, {len(failures)} failed, {switch_s:.2f} s to switch")
         assert failures == []

@@ -20,10 +20,9 @@ from snapbuy.bundle import read_current
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.indexing import IndexingOptions, build_index
 from tests.conftest import SAMPLE_CATALOG
-from tests.serve_process import serve_process
+from tests.serve_process import serve_process, text_search_load
 
 REPLICAS = 2
-QUERIES = ["red mug", "green sneaker", "leather watch", "black backpack"]
 
 
 def doubled_prices(folder: Path) -> Path:
@@ -55,24 +54,6 @@ def listed(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return items
 
 
-def search_load(base: str, stop: threading.Event, answers: list[dict[str, Any]], failures: list[str]) -> None:
-    """Text searches until `stop` (or 60 s), keeping every answer."""
-    deadline = time.monotonic() + 60
-    with httpx.Client(base_url=base, timeout=30) as client:
-        n = 0
-        while not stop.is_set() and time.monotonic() < deadline and n < 5000:
-            try:
-                response = client.get("/v1/search", params={"q": QUERIES[n % len(QUERIES)], "k": 3})
-            except httpx.HTTPError as exc:
-                failures.append(repr(exc))
-            else:
-                if response.status_code == 200:
-                    answers.append(response.json())
-                else:
-                    failures.append(f"{response.status_code}: {response.text[:200]}")
-            n += 1
-
-
 @pytest.mark.slow
 def test_replicas_on_one_index_all_take_a_publish_and_never_mix_versions(
     tmp_path: Path, tiny_embedder: OpenClipEmbedder
@@ -100,7 +81,7 @@ def test_replicas_on_one_index_all_take_a_publish_and_never_mix_versions(
         answers: list[list[dict[str, Any]]] = [[] for _ in servers]
         failures: list[str] = []
         clients = [
-            threading.Thread(target=search_load, args=(base, stop, answers[i], failures))
+            threading.Thread(target=text_search_load, args=(base, stop, answers[i], failures, 3))
             for i, base in enumerate(servers)
         ]
         for client in clients:
