@@ -119,12 +119,12 @@ def embed_jobs_on_ray(
 ) -> EmbeddedJobs:
     """Every job's vector or failure reason, as JobEmbedder gives them, with the same counts. Vectors
     of new content are committed to `cache` as each batch streams back, so a killed run resumes.
-    `on_fetched(source, bytes_transferred)` hears of every download."""
+    `on_fetched(source, bytes_transferred)` hears of every download. The options were checked by
+    build_index (check_engine_options) before the run took the index's lock."""
     collector = Collector(len(jobs), identity.dim, cache, on_fetched, progress)
     if not jobs:
         return collector.result
-    check_engine_options(options)
-    assert options.model_source is not None  # checked above
+    assert options.model_source is not None  # check_engine_options refuses a Ray run without one
     ray = import_ray()
     side = input_side(identity.preprocessing)
     read = ReadSettings(
