@@ -16,14 +16,16 @@ def studio_shot(colour: tuple[int, int, int]) -> Image.Image:
 
 
 def test_each_image_gets_its_views_at_the_model_input_side() -> None:
-    views = CatalogViewMaker(3, 24, seed=0).views_of([studio_shot((200, 30, 30)), studio_shot((30, 30, 200))])
+    views = CatalogViewMaker(3, 24, seed=0).views_of(
+        [studio_shot((200, 30, 30)), studio_shot((30, 30, 200))], ["red", "blue"]
+    )
     assert len(views) == 6
     assert all(v.size == (24, 24) and v.mode == "RGB" for v in views)
 
 
 def test_views_show_the_product_image_by_image() -> None:
     red, blue = studio_shot((220, 20, 20)), studio_shot((20, 20, 220))
-    views = CatalogViewMaker(4, 32, seed=0).views_of([red, blue])
+    views = CatalogViewMaker(4, 32, seed=0).views_of([red, blue], ["red", "blue"])
 
     def share(view: Image.Image, channel: int) -> float:
         pixels = np.asarray(view, dtype=np.float32)
@@ -38,18 +40,32 @@ def test_views_show_the_product_image_by_image() -> None:
     assert mean_share(views[4:], 2) > 0.25 and mean_share(views[4:], 2) > 2 * mean_share(views[4:], 0)
 
 
-def test_views_are_deterministic_by_seed() -> None:
-    images = [studio_shot((40, 160, 60))]
+def test_an_images_views_depend_on_its_key_and_the_seed_alone() -> None:
+    green, grey = studio_shot((40, 160, 60)), studio_shot((120, 120, 120))
 
-    def pixels(seed: int) -> np.ndarray:
-        return np.stack([np.asarray(v) for v in CatalogViewMaker(2, 24, seed).views_of(images)])
+    def pixels(images: list[Image.Image], keys: list[str], seed: int = 5) -> np.ndarray:
+        return np.stack([np.asarray(v) for v in CatalogViewMaker(2, 24, seed).views_of(images, keys)])
 
-    assert np.array_equal(pixels(5), pixels(5))
-    assert not np.array_equal(pixels(5), pixels(6))
+    alone = pixels([green], ["g"])
+    assert np.array_equal(alone, pixels([green], ["g"]))
+    # The same image among others, first or last, in a maker that has made views before: the same views.
+    maker = CatalogViewMaker(2, 24, 5)
+    maker.views_of([grey], ["x"])
+    later = np.stack([np.asarray(v) for v in maker.views_of([grey, green], ["x", "g"])])
+    assert np.array_equal(later[2:], alone)
+    assert np.array_equal(pixels([green, grey], ["g", "x"])[:2], alone)
+    # Another seed or another key: other views.
+    assert not np.array_equal(pixels([green], ["g"], seed=6), alone)
+    assert not np.array_equal(pixels([green], ["h"]), alone)
+
+
+def test_a_key_is_needed_for_every_image() -> None:
+    with pytest.raises(ValueError, match="a key for each of the 2 images"):
+        CatalogViewMaker(2, 24).views_of([studio_shot((1, 2, 3)), studio_shot((4, 5, 6))], ["one"])
 
 
 def test_no_images_no_views() -> None:
-    assert CatalogViewMaker(2, 24).views_of([]) == []
+    assert CatalogViewMaker(2, 24).views_of([], []) == []
 
 
 def test_a_view_count_below_one_is_refused() -> None:

@@ -5,12 +5,15 @@ places. With catalog views on, indexing also shows the model a few synthetic sho
 each catalog image (its product cut out, scaled, tilted and mirrored onto a cluttered scene, sometimes
 partly covered, its colours shifted: the training views of synth/views.py, which use only the
 training families) and stores the normalised sum of the studio shot's embedding and the mean of the
-views' embeddings. The index keeps one vector per image, so search is unchanged. On the demo shop
+views' embeddings. An image's views depend only on its content and the seed (never on which images
+shared its batch), so a vector is the same whichever engine, batch or re-run made it, as the
+embedding cache assumes. The index keeps one vector per image, so search is unchanged. On the demo shop
 this lifts item-group recall (docs/experiments/2026-11-30-catalog-views.md#on-the-demo-shop);
 unmeasured for a pretrained CLIP, hence off by default."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -52,7 +55,6 @@ class CatalogViewMaker:
             raise InvalidParameterError(f"catalog views must be at least 1, got {views}")
         self.views, self.view_side, self.seed = views, view_side, seed
         self._backgrounds: torch.Tensor | None = None  # drawn on first use
-        self._batches = 0
 
     def _scenes(self) -> torch.Tensor:
         if self._backgrounds is None:
@@ -61,19 +63,30 @@ class CatalogViewMaker:
             )
         return self._backgrounds
 
-    def views_of(self, images: Sequence[Image.Image]) -> list[Image.Image]:
-        """`views` RGB views of each image, image by image: for a batch of n images, n * views.
-        Deterministic for a seed and the same sequence of batches."""
+    def views_of(self, images: Sequence[Image.Image], keys: Sequence[str]) -> list[Image.Image]:
+        """`views` RGB views of each image, image by image: for n images, n * views. An image's views
+        are drawn from its own random stream, seeded by the maker's seed and the image's `key` (its
+        content hash), so they are the same whatever else is in the batch. With one product per
+        stream, a view's occluder is the product's own silhouette, turned and shrunk."""
+        if len(keys) != len(images):
+            raise ValueError(f"expected a key for each of the {len(images)} images, got {len(keys)}")
         if not images:
             return []
         side = sprite_side(self.view_side)
-        sprites = torch.stack([sprite_tensor(image, side) for image in images])
-        synthesize = ViewSynthesizer(sprites, self._scenes(), self.seed + self._batches, self.view_side)
-        self._batches += 1
+        scenes = self._scenes()
+        draw = torch.zeros(self.views, dtype=torch.long)
+        views: list[Image.Image] = []
         with torch.no_grad():
-            pixels = synthesize(torch.arange(len(images)).repeat_interleave(self.views))
-        rows = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        return [Image.fromarray(row) for row in rows]
+            for image, key in zip(images, keys, strict=True):
+                sprite = sprite_tensor(image, side).unsqueeze(0)
+                pixels = ViewSynthesizer(sprite, scenes, self._seed_of(key), self.view_side)(draw)
+                rows = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+                views.extend(Image.fromarray(row) for row in rows)
+        return views
+
+    def _seed_of(self, key: str) -> int:
+        digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1  # torch seeds are below 2**63
 
 
 def with_views(studio: np.ndarray, views: np.ndarray, per_image: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,15 @@ def test_the_key_changes_with_weights_preprocessing_and_views() -> None:
     keys = {base, model_key(retrained, 0, 0), model_key(resized, 0, 0), model_key(MODEL, 16, 0)}
     keys.add(model_key(MODEL, 16, 1))
     assert len(keys) == 5
+
+
+def test_keys_without_views_are_those_earlier_versions_wrote() -> None:
+    # Only keys with catalog views changed when views came to be drawn per image: caches of runs
+    # without views stay valid across that upgrade.
+    fields = {"architecture": MODEL.architecture, "weights": MODEL.weights, "dim": MODEL.dim}
+    fields |= {"preprocessing": MODEL.preprocessing, "catalog_views": 0, "view_seed": None}
+    written = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+    assert model_key(MODEL, 0, 7) == written
 
 
 def test_a_vector_of_the_wrong_size_is_a_miss(tmp_path: Path) -> None:

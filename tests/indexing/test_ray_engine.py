@@ -1,6 +1,6 @@
 """The Ray engine (indexing/ray_engine.py) against the local one: the same bundle from the same catalog,
-the embedding cache used across runs, the same bundle again when an embedding actor is killed mid-run,
-and clear errors for what it cannot do.
+the embedding cache used across runs, catalog views, the same bundle again when an embedding actor or a
+read task is killed mid-run, and clear errors for what it cannot do.
 
 The tests marked slow start one local Ray runtime for the module (2 CPUs, no dashboard; images come from
 files and from a server on 127.0.0.1, never the network). The others call the stages and the driver's
@@ -44,17 +44,19 @@ from snapbuy.indexing.ray_engine import (
     Collector,
     EmbedStage,
     ReadSettings,
+    ViewSettings,
     read_stage,
 )
 from snapbuy.loading import build_service
 from snapbuy.search import SearchOptions
 from tests.conftest import SAMPLE_CATALOG, TINY_SPEC
-from tests.indexing.test_remote import ImageSite
+from tests.indexing.test_remote import ImageSite, remote_feed
 
 SOURCE = ModelSource(spec=TINY_SPEC, models_dir=Path("models").resolve())
 FAST_FETCH = FetchPolicy(retries=1, backoff_seconds=0.01, read_timeout=5)
 LOCAL = IndexingOptions(batch_size=8, fetch=FAST_FETCH)
 RAY = replace(LOCAL, engine="ray", model_source=SOURCE)
+NO_VIEWS = ViewSettings(per_image=0, seed=0, batch_size=8)
 REMOTE = ("bac-1-black.jpg", "bac-1-red.jpg", "bac-2-blue.jpg")  # served by the test's image site
 runner = CliRunner()
 
@@ -215,6 +217,33 @@ def test_a_rerun_on_ray_embeds_only_what_changed(
     assert moved == {("SNE-3-TAN", "images/sne-3-tan.jpg")}
 
 
+@pytest.mark.slow
+def test_catalog_views_on_ray_give_the_local_engines_vectors(
+    ray_runtime: None, catalog_copy: Path, tmp_path: Path, tiny_embedder: OpenClipEmbedder
+) -> None:
+    # An image's views depend on its content and the seed alone, so the local engine's batches of 8 and
+    # the Ray engine's batches of 3 (cut differently across actors) fold in the same views.
+    views = replace(LOCAL, catalog_views=2, view_seed=3)
+    build_index(catalog_copy, tmp_path / "local", tiny_embedder, views)
+    build_index(
+        catalog_copy,
+        tmp_path / "ray",
+        tiny_embedder,
+        replace(views, engine="ray", model_source=SOURCE, batch_size=3),
+    )
+    build_index(catalog_copy, tmp_path / "plain", tiny_embedder, LOCAL)
+
+    local, ray, plain = (vectors_by_image(tmp_path / name) for name in ("local", "ray", "plain"))
+    assert ray.keys() == local.keys() == plain.keys() and len(local) > 10
+    assert (
+        open_current(tmp_path / "ray").manifest.vectors == open_current(tmp_path / "local").manifest.vectors
+    )
+    for key, vector in local.items():
+        np.testing.assert_allclose(ray[key], vector, atol=1e-5, err_msg=str(key))
+    # The views really are in the vectors: without them every vector differs.
+    assert all(not np.allclose(plain[key], vector, atol=1e-3) for key, vector in local.items())
+
+
 # A worker killed mid-run. The first batch comes back only once the actors have loaded the model; many
 # small batches follow (a few seconds' worth on 2 CPUs), so an actor killed just after the first one
 # still holds batches and has more to come.
@@ -369,6 +398,92 @@ def test_a_ray_run_survives_an_embedding_actor_killed_mid_run(
         np.testing.assert_allclose(ray_vectors[key], vector, atol=1e-5, err_msg=str(key))
 
 
+class HeldSite(ImageSite):
+    """An image site that, once armed, holds the first request for one image until released: a read
+    task is then caught mid-fetch."""
+
+    def __init__(self, server: HTTPServer, folder: Path, held: str) -> None:
+        super().__init__(server, folder)
+        self.held, self.armed = held, False
+        self.arrived, self.release = threading.Event(), threading.Event()
+
+    def handle(self, request: Any) -> Any:
+        if self.armed and request.path.endswith(f"/{self.held}") and not self.arrived.is_set():
+            self.arrived.set()
+            self.release.wait(60)
+        return super().handle(request)
+
+
+def read_task_pids() -> list[int]:
+    """Processes running a read-stage task now (Ray titles a worker by the task it runs)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"read_stage" in command:
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_ray_run_survives_a_read_task_killed_mid_fetch(
+    ray_runtime: None,
+    httpserver: HTTPServer,
+    catalog_copy: Path,
+    tmp_path: Path,
+    tiny_embedder: OpenClipEmbedder,
+) -> None:
+    site = HeldSite(httpserver, catalog_copy.parent / "images", held="wat-2-blue.jpg")
+    feed = remote_feed(catalog_copy, lambda name: httpserver.url_for(f"/img/{name}"))
+    options = replace(LOCAL, batch_size=4)
+    local = build_index(feed, tmp_path / "local", tiny_embedder, options)
+    assert (local.images.downloaded, local.images.failed) == (24, 0)
+
+    site.armed = True
+    reports: list[IndexingReport] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ray_options = replace(options, engine="ray", model_source=SOURCE)
+            reports.append(build_index(feed, tmp_path / "ray", tiny_embedder, ray_options))
+        except BaseException as exc:  # handed to the test thread, which raises it
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="ray-run-to-kill", daemon=True)
+    thread.start()
+    try:
+        assert site.arrived.wait(120), "the held image was not requested within 120 s"
+        pids: list[int] = []
+
+        def found_read_task() -> bool:
+            pids.extend(read_task_pids())
+            return bool(pids)
+
+        assert wait_for(found_read_task, 10), "no process running a read task"
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        site.release.set()
+        thread.join(timeout=300)
+    assert not thread.is_alive(), "the run did not finish within 300 s of the kill"
+    if errors:
+        raise AssertionError("the run failed after a read task was killed") from errors[0]
+    (report,) = reports
+    counts, expected = report.images, local.images
+    assert (counts.embedded, counts.reused, counts.failed) == (expected.embedded, expected.reused, 0)
+    # What the killed task had downloaded before it died is in the shared download cache: the retry
+    # revalidates it instead of downloading it again. Each image is counted once, one way or the other.
+    assert counts.downloaded + counts.revalidated == 24 and counts.downloaded >= 1
+    local_vectors, ray_vectors = vectors_by_image(tmp_path / "local"), vectors_by_image(tmp_path / "ray")
+    assert ray_vectors.keys() == local_vectors.keys() and len(ray_vectors) == 24
+    for key, vector in local_vectors.items():
+        np.testing.assert_allclose(ray_vectors[key], vector, atol=1e-5, err_msg=str(key))
+
+
 # Without a Ray runtime: the errors, and each stage called directly.
 
 
@@ -401,7 +516,6 @@ def test_the_ray_engine_without_ray_says_how_to_install_it(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (replace(RAY, catalog_views=2), r"--catalog-views is not supported with --engine ray"),
         (replace(RAY, ray_actors=0), r"--ray-actors must be at least 1"),
         (replace(RAY, model_source=None), r"needs IndexingOptions.model_source"),
         (replace(LOCAL, ray_address="ray://head:10001"), r"apply only with --engine ray"),
@@ -425,9 +539,6 @@ def test_the_cli_refuses_ray_options_without_the_ray_engine(catalog_copy: Path, 
     result = runner.invoke(app, [*command, "--ray-actors", "2"])
     assert result.exit_code == ConfigError.exit_code
     assert "apply only with --engine ray" in result.output
-    views = runner.invoke(app, [*command, "--engine", "ray", "--catalog-views", "2"])
-    assert views.exit_code == ConfigError.exit_code
-    assert "--catalog-views is not supported with --engine ray" in views.output
 
 
 def stage_batch(links: list[Path]) -> dict[str, np.ndarray]:
@@ -480,7 +591,7 @@ def test_an_embed_actor_embeds_what_the_local_engine_would(
     links = [images / "bac-1-black.jpg", images / "bac-1-black.jpg", images / "sne-2-blue.jpg"]
     batch = read_stage(stage_batch(links), settings=read_settings(tmp_path), known=None)
 
-    out = EmbedStage(SOURCE, "cpu", tiny_embedder.identity)(batch)
+    out = EmbedStage(SOURCE, "cpu", tiny_embedder.identity, NO_VIEWS)(batch)
 
     assert "pixels" not in out and set(out["problem"]) == {""}
     expected = tiny_embedder.embed_images(
@@ -499,7 +610,7 @@ def test_an_actor_with_another_model_stops_the_run_with_a_model_error(
         settings=read_settings(tmp_path),
         known=None,
     )
-    out = EmbedStage(SOURCE, "cpu", other)(batch)
+    out = EmbedStage(SOURCE, "cpu", other, NO_VIEWS)(batch)
     cache = EmbeddingCache(tmp_path / "embeddings.sqlite", "key", tiny_embedder.dim)
     collector = Collector(1, tiny_embedder.dim, cache, lambda source, received: None, None)
     with pytest.raises(ModelError, match=r"not as the driver's .* weights sha256:feedface"):

@@ -143,7 +143,7 @@ class JobEmbedder(JobOutcomes):
                 images.append(outcome)
         if not images:
             return
-        vectors = self._embed(images)
+        vectors = self._embed(images, digests)
         self.cache.put_many(list(zip(digests, vectors, strict=True)))
         for digest, vector in zip(digests, vectors, strict=True):
             jobs = pending.jobs_of[digest]
@@ -154,24 +154,35 @@ class JobEmbedder(JobOutcomes):
             self._first_job_of[digest] = jobs[0]
             self._advance(len(jobs))
 
-    def _embed(self, decoded: Sequence[Image.Image | torch.Tensor]) -> np.ndarray:
+    def _embed(self, decoded: Sequence[Image.Image | torch.Tensor], digests: Sequence[str]) -> np.ndarray:
         if self._split is not None:
             return self._split.embed_prepared(
                 torch.stack([t for t in decoded if isinstance(t, torch.Tensor)])
             )
         images = [image for image in decoded if isinstance(image, Image.Image)]
-        vectors = self.embedder.embed_images(images)
         if self.view_maker is None:
-            return vectors
-        views = self.view_maker.views_of(images)
-        size = self.options.batch_size
-        view_vectors = np.concatenate(
-            [self.embedder.embed_images(views[i : i + size]) for i in range(0, len(views), size)]
-        )
-        return with_views(vectors, view_vectors, self.view_maker.views)
+            return self.embedder.embed_images(images)
+        return embed_with_views(self.embedder, images, digests, self.view_maker, self.options.batch_size)
 
     def _reuse(self, job: int, vector: np.ndarray) -> None:
         self.result.vectors[job] = vector
         self.result.ok[job] = True
         self.result.reused += 1
         self._advance(1)
+
+
+def embed_with_views(
+    embedder: Embedder,
+    images: Sequence[Image.Image],
+    digests: Sequence[str],
+    view_maker: CatalogViewMaker,
+    batch_size: int,
+) -> np.ndarray:
+    """Each image's vector with its catalog views folded in (catalog_views.with_views); the views are
+    embedded `batch_size` at a time. Both engines call this, so their vectors agree."""
+    vectors = embedder.embed_images(images)
+    views = view_maker.views_of(images, digests)
+    view_vectors = np.concatenate(
+        [embedder.embed_images(views[i : i + batch_size]) for i in range(0, len(views), batch_size)]
+    )
+    return with_views(vectors, view_vectors, view_maker.views)

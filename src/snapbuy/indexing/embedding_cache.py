@@ -37,6 +37,10 @@ def model_key(identity: ModelIdentity, catalog_views: int, view_seed: int) -> st
         "catalog_views": catalog_views,
         "view_seed": view_seed if catalog_views else None,
     }
+    if catalog_views:
+        # Views are drawn per image (catalog_views.py): vectors cached when a batch's views shared one
+        # random stream are not these. (Absent without views, so those keys did not change.)
+        described["view_draw"] = "per-image"
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

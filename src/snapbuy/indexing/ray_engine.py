@@ -30,11 +30,12 @@ import numpy as np
 from PIL import Image
 
 from snapbuy.catalog import ImageRef
+from snapbuy.catalog_views import CatalogViewMaker, view_side_of
 from snapbuy.embed.base import Embedder, ModelIdentity, input_side
 from snapbuy.errors import ConfigError, ImageError, ModelError, SnapbuyError, echo
 from snapbuy.fetching import Fetched, FetchPolicy, ImageCache, ImageFetcher
 from snapbuy.imaging import decode_image
-from snapbuy.indexing.embedding import DRAFT_FACTOR, EmbeddedJobs, JobOutcomes
+from snapbuy.indexing.embedding import DRAFT_FACTOR, EmbeddedJobs, JobOutcomes, embed_with_views
 from snapbuy.indexing.embedding_cache import EmbeddingCache
 from snapbuy.indexing.image_bytes import ImageJob, job_bytes
 from snapbuy.indexing.options import ENGINES, IndexingOptions, IndexingProgress, ModelSource
@@ -53,11 +54,11 @@ MAX_BLOCKS = 4096
 # their batches without end). A worker process that dies (killed, out of memory) costs only the work it
 # held: an embedding actor is restarted in a new process, which loads the model again, and the batches
 # it held are sent to it again; a read task is run again. A retried batch's rows reach the driver once,
-# so nothing is lost or embedded twice (tests/indexing/test_ray_engine.py kills an actor mid-run to
-# show it). Bounded, so that a cause that recurs (a model or an image that crashes its process every
-# time) ends the run with the pipeline's error instead of looping: each actor is restarted at most
-# ACTOR_RESTARTS times, a batch sent to an actor is retried at most ACTOR_TASK_RETRIES times, a read
-# task at most READ_TASK_RETRIES times.
+# so nothing is lost or embedded twice (tests/indexing/test_ray_engine.py kills an actor, and a read
+# task, mid-run to show it). Bounded, so that a cause that recurs (a model or an image that crashes its
+# process every time) ends the run with the pipeline's error instead of looping: each actor is
+# restarted at most ACTOR_RESTARTS times, a batch sent to an actor is retried at most
+# ACTOR_TASK_RETRIES times, a read task at most READ_TASK_RETRIES times.
 ACTOR_RESTARTS = 3
 ACTOR_TASK_RETRIES = 3
 READ_TASK_RETRIES = 3
@@ -74,11 +75,6 @@ def check_engine_options(options: IndexingOptions) -> None:
         if options.ray_address is not None or options.ray_actors is not None:
             raise ConfigError("--ray-address and --ray-actors apply only with --engine ray")
         return
-    if options.catalog_views:
-        raise ConfigError(
-            "--catalog-views is not supported with --engine ray yet; index with --engine local, "
-            "or without catalog views"
-        )
     if options.ray_actors is not None and options.ray_actors < 1:
         raise ConfigError(f"--ray-actors must be at least 1, not {options.ray_actors}")
     if options.model_source is None:
@@ -106,6 +102,15 @@ class ReadSettings:
     max_pixels: int
     draft_side: int | None  # JPEGs decode at a reduced scale keeping this shorter side, as locally
     workers: int  # threads reading local files within one batch
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """Catalog views for the embed stage, as the local engine makes them (catalog_views.py)."""
+
+    per_image: int  # 0: none
+    seed: int
+    batch_size: int  # views embedded this many at a time
 
 
 def embed_jobs_on_ray(
@@ -186,6 +191,7 @@ class _Pipeline:
     ) -> None:
         self.ray, self.jobs, self.read, self.source, self.identity = ray, jobs, read, source, identity
         self.batch_size = options.batch_size
+        self.views = ViewSettings(options.catalog_views, options.view_seed, options.batch_size)
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 0)))
         # One actor per GPU, else per CPU slot; the read stage takes no slot (it mostly waits on disks
@@ -219,7 +225,12 @@ class _Pipeline:
             EmbedStage,
             batch_size=self.batch_size,
             batch_format="numpy",
-            fn_constructor_kwargs={"source": self.source, "device": self.device, "expected": self.identity},
+            fn_constructor_kwargs={
+                "source": self.source,
+                "device": self.device,
+                "expected": self.identity,
+                "views": self.views,
+            },
             compute=data.ActorPoolStrategy(size=self.actors),
             max_restarts=ACTOR_RESTARTS,
             max_task_retries=ACTOR_TASK_RETRIES,
@@ -331,9 +342,13 @@ class EmbedStage:
     against the driver's so that every vector of an index comes from the same model. A model that
     cannot be loaded is reported in the batches (a Ray error would lose the snapbuy error's message)."""
 
-    def __init__(self, source: ModelSource, device: str, expected: ModelIdentity) -> None:
+    def __init__(
+        self, source: ModelSource, device: str, expected: ModelIdentity, views: ViewSettings
+    ) -> None:
         self.dim = expected.dim
         self.embedder: Embedder | None = None
+        self.views = views
+        self.view_maker: CatalogViewMaker | None = None
         self.problem = ""
         try:
             embedder = _load_model(source, device)
@@ -348,6 +363,10 @@ class EmbedStage:
                 f"same model files (models folder {source.models_dir})"
             )
             return
+        if views.per_image:
+            self.view_maker = CatalogViewMaker(
+                views.per_image, view_side_of(loaded.preprocessing), views.seed
+            )
         self.embedder = embedder
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> Batch:
@@ -363,7 +382,13 @@ class EmbedStage:
                 )
                 for i in new
             ]
-            vectors[new] = self.embedder.embed_images(images)
+            if self.view_maker is None:
+                vectors[new] = self.embedder.embed_images(images)
+            else:
+                digests = [str(batch["digest"][i]) for i in new]
+                vectors[new] = embed_with_views(
+                    self.embedder, images, digests, self.view_maker, self.views.batch_size
+                )
         out["vector"] = vectors
         return out
 
