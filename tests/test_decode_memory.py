@@ -1,4 +1,4 @@
-"""Peak memory of decoding a 39.7 MP photo as uploads are decoded (max_side) and in full, each in a
+"""Peak memory of decoding a 39.7 MP photo as uploads are decoded (detail_side) and in full, each in a
 fresh Python process so that its peak RSS is attributable to the one decode. The peak is the
 process's VmHWM: ru_maxrss would not do, since Linux carries the forking parent's (pytest's) peak
 over into the child's ru_maxrss across exec."""
@@ -27,12 +27,16 @@ def peak_kb():
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     return int(status["VmHWM"].split()[0])
 data = Path(sys.argv[1]).read_bytes()
-max_side = int(sys.argv[2]) or None
+detail_side = int(sys.argv[2]) or None
 full_limit = int(sys.argv[3]) or None
 before = peak_kb()
 try:
     size = decode_image(
-        data, max_bytes=len(data), max_pixels=50_000_000, max_side=max_side, max_full_decode_pixels=full_limit
+        data,
+        max_bytes=len(data),
+        max_pixels=50_000_000,
+        detail_side=detail_side,
+        max_full_decode_pixels=full_limit,
     ).size
 except Exception as exc:
     size = type(exc).__name__
@@ -42,12 +46,12 @@ print(json.dumps({"growth_kb": after - before, "size": size}))
 
 
 def peak_growth_mb(
-    path: Path, max_side: int | None, full_limit: int | None = None
+    path: Path, detail_side: int | None, full_limit: int | None = None
 ) -> tuple[float, tuple[int, int] | str]:
     """Peak RSS growth of one decode, in MB, and the decoded size (or the error's class name)."""
     src = str(Path(__file__).resolve().parents[1] / "src")
     result = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(path), str(max_side or 0), str(full_limit or 0)],
+        [sys.executable, "-c", MEASURE, str(path), str(detail_side or 0), str(full_limit or 0)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -85,8 +89,8 @@ def test_upload_decode_peak_memory(tmp_path: Path, fmt: str, mode: str, limit_mb
     photo(mode).save(path, fmt)
     bounded, size = peak_growth_mb(path, UPLOAD_SIDE)
     full, full_size = peak_growth_mb(path, None)
-    print(f"{fmt} {mode} {SIZE}: max_side={UPLOAD_SIDE}: {bounded:.0f} MB -> {size}; full: {full:.0f} MB")
-    assert max(size) == UPLOAD_SIDE
+    print(f"{fmt} {mode} {SIZE}: detail_side={UPLOAD_SIDE}: {bounded:.0f} MB -> {size}; full: {full:.0f} MB")
+    assert not isinstance(size, str) and UPLOAD_SIDE <= max(size) < 2 * UPLOAD_SIDE
     assert full_size == SIZE
     assert bounded < limit_mb
     assert bounded < full / 2
@@ -107,5 +111,5 @@ def test_a_png_upload_costs_at_most_about_100_mb_and_a_bigger_one_is_refused_fro
     refused_cost, refused = peak_growth_mb(too_big, UPLOAD_SIDE, FULL_DECODE_LIMIT)
     assert Settings().max_full_decode_pixels == FULL_DECODE_LIMIT
     print(f"PNG RGBA 4600x3450: {cost:.0f} MB -> {size}; 7000x5670: {refused_cost:.0f} MB, {refused}")
-    assert size == (896, 672) and cost < 100
+    assert size == (920, 690) and cost < 100  # reduced by the whole factor 4600 // 896 = 5
     assert refused == "TooManyPixelsError" and refused_cost < 10

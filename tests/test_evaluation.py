@@ -117,3 +117,22 @@ def test_with_a_localiser_the_share_of_products_found_is_reported(
     assert report.metrics["product_located"] == pytest.approx(2 / 3)
     assert report.settings["localiser"] is True
     assert report.settings["catalog_views"] == 0  # the tiny shop was indexed without them
+
+
+def test_photos_are_decoded_to_the_size_the_server_decodes_uploads_to(
+    tiny_shop: tuple[SearchService, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, queries = tiny_shop
+    searched: list[tuple[int, int]] = []
+    search = service.search_image
+
+    def spy(image: Image.Image, *args: Any, **kwargs: Any) -> Any:
+        searched.append(image.size)
+        return search(image, *args, **kwargs)
+
+    first = Image.open(queries.parent / "images" / "wat-1-black.jpg").size
+    side = max(first) // 2
+    monkeypatch.setattr(service.encoder, "photo_side", side)
+    monkeypatch.setattr(service, "search_image", spy)
+    evaluate(service, queries)
+    assert searched and all(side <= max(size) < 2 * side for size in searched)

@@ -7,7 +7,10 @@ import struct
 import warnings
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -318,6 +321,7 @@ def test_load_image_file(tmp_path: Path) -> None:
     path = tmp_path / "shot.webp"
     path.write_bytes(encode(noise(30, 20), "WEBP"))
     assert load_image_file(path, **LIMITS).size == (30, 20)
+    assert load_image_file(path, **LIMITS, detail_side=15).size == (15, 10)  # halved: a whole factor
 
     missing = tmp_path / "nope.jpg"
     with pytest.raises(ImageError, match=r"nope\.jpg") as info:
@@ -445,14 +449,28 @@ def test_max_side_handles_every_mode(mode: str) -> None:
     assert np.asarray(out).max() <= 8  # black stays black
 
 
-def test_query_encoder_photo_side_is_four_model_inputs(tiny_embedder: object) -> None:
+def test_query_encoder_photo_side_is_four_model_inputs_or_the_floor(tiny_embedder: Any) -> None:
     from snapbuy.embed.base import input_side
-    from snapbuy.search.query_encoder import QueryEncoder
+    from snapbuy.search.query_encoder import MIN_PHOTO_SIDE, QueryEncoder
 
-    encoder = QueryEncoder(tiny_embedder, lambda v: np.zeros(len(v)))  # type: ignore[arg-type]
+    encoder = QueryEncoder(tiny_embedder, lambda v: np.zeros(len(v)))
     side = input_side(encoder.embedder.identity.preprocessing)
-    assert side is not None
-    assert encoder.photo_side == 4 * side
+    assert side is not None and 4 * side < MIN_PHOTO_SIDE
+    assert encoder.photo_side == MIN_PHOTO_SIDE  # a small model's input: the localiser still needs detail
+    large = SimpleNamespace(identity=replace(tiny_embedder.identity, preprocessing={"image_size": 336}))
+    assert QueryEncoder(large, lambda v: np.zeros(len(v))).photo_side == 4 * 336
+
+
+def test_detail_side_shrinks_by_whole_factors_only() -> None:
+    photo = Image.new("RGB", (3000, 1000), (200, 40, 40))
+    # JPEG: the smallest decoder scale that keeps 896 pixels (1/2), and no resize after it.
+    assert decode_image(encode(photo, "JPEG"), **LIMITS, detail_side=896).size == (1500, 500)
+    # Other formats: a box filter by the whole factor 3000 // 896 = 3.
+    assert decode_image(encode(photo, "PNG"), **LIMITS, detail_side=896).size == (1000, 334)
+    assert decode_image(encode(photo, "PNG"), **LIMITS, detail_side=1600).size == (3000, 1000)  # under twice
+    assert decode_image(encode(photo, "PNG"), **LIMITS, max_side=896).size == (896, 299)  # exact
+    with pytest.raises(ValueError, match="max_side or detail_side"):
+        decode_image(encode(photo, "PNG"), **LIMITS, max_side=896, detail_side=896)
 
 
 def test_formats_decoded_at_full_size_have_their_own_pixel_limit() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,16 @@ class BrightIsProduct(ProductMapNet):
         return torch.stack(maps)
 
 
+Look = Callable[[Image.Image, int], list[tuple[tuple[int, int, int, int], float]]]
+
+
+def each(
+    look: Look,
+) -> Callable[[list[Image.Image], int], list[list[tuple[tuple[int, int, int, int], float]]]]:
+    """A stand-in for ProductLocaliser._look_each from one that looks at one image at a time."""
+    return lambda images, count: [look(image, count) for image in images]
+
+
 def test_found_box_is_in_photo_pixels_and_refined_by_a_second_look() -> None:
     photo = Image.new("RGB", (960, 1280), "black")  # 10x the 96x128 the net sees
     photo.paste((255, 255, 255), (160, 320, 480, 640))
@@ -83,13 +94,13 @@ def test_the_second_look_sees_a_square_around_each_first_look_place(monkeypatch:
     photo.paste((255, 255, 255), (100, 200, 200, 300))
     localiser = ProductLocaliser(BrightIsProduct(), input_side=96)
     looked_at: list[tuple[tuple[int, int], int]] = []
-    look = localiser._look
+    look_each = localiser._look_each
 
-    def spy(image: Image.Image, count: int) -> list[tuple[tuple[int, int, int, int], float]]:
-        looked_at.append((image.size, count))
-        return look(image, count)
+    def spy(images: list[Image.Image], count: int) -> list[list[tuple[tuple[int, int, int, int], float]]]:
+        looked_at.extend((image.size, count) for image in images)
+        return look_each(images, count)
 
-    monkeypatch.setattr(localiser, "_look", spy)
+    monkeypatch.setattr(localiser, "_look_each", spy)
     found = localiser.find(photo)
     assert found is not None and box_iou(found, (100, 200, 200, 300)) > 0.95
     side = round(100 * REFINE_MARGIN)
@@ -113,12 +124,30 @@ def test_the_best_close_up_wins_among_the_first_look_places(monkeypatch: pytest.
             return [((20, 20, 120, 120), 0.2)]
         return [((50, 50, 230, 230), 0.8)]
 
-    monkeypatch.setattr(localiser, "_look", look)
+    monkeypatch.setattr(localiser, "_look_each", each(look))
     left, top = 600 - 140, 700 - 140  # the product's close-up: a 280 px square around its centre
     assert localiser.find(photo) == (left + 50, top + 50, left + 230, top + 230)
     localiser.candidates = 1  # the first look's best place alone
     corner = 150 - 70  # the vase's close-up: a 140 px square around its centre
     assert localiser.find(photo) == (corner + 20, corner + 20, corner + 120, corner + 120)
+
+
+def test_images_of_one_size_share_a_net_call_and_get_what_they_would_alone() -> None:
+    torch.manual_seed(0)
+    localiser = ProductLocaliser(ProductMapNet(width=8).eval(), input_side=48)
+    rng = np.random.default_rng(3)
+    sizes = [(120, 120), (200, 160), (90, 90), (60, 60)]  # squares come out 48 x 48, the other 64 x 48
+    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
+    calls: list[int] = []
+    localiser.net.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+
+    together = localiser.predict_each(images)
+    assert calls == [6, 2]  # three squares and their mirror images in one call, then the other
+    for image, prediction in zip(images, together, strict=True):
+        alone = localiser.predict(image)
+        assert prediction.cell_size == alone.cell_size
+        np.testing.assert_allclose(prediction.centre, alone.centre, atol=1e-5)
+        np.testing.assert_allclose(prediction.boxes, alone.boxes, atol=1e-3)
 
 
 def test_the_map_is_the_mean_of_the_photo_and_its_mirror_image() -> None:
@@ -210,7 +239,7 @@ def test_find_all_keeps_each_product_once_best_first(monkeypatch: pytest.MonkeyP
             return places[:count]
         return [((0, 0, image.width, image.height), next(close_up_scores))]
 
-    monkeypatch.setattr(localiser, "_look", look)
+    monkeypatch.setattr(localiser, "_look_each", each(look))
     found = localiser.find_all(photo)
     # Best close-up first; the second sighting of the watch overlaps the first and is dropped.
     assert [score for _, score in found] == [0.95, 0.7]

@@ -17,7 +17,7 @@ from typing import Any
 
 from snapbuy.crops import box_iou
 from snapbuy.errors import CatalogError, ImageError
-from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
+from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file, upright_size
 from snapbuy.results import write_results
 from snapbuy.search import SearchOptions, SearchResult, SearchService
 
@@ -101,19 +101,21 @@ def _tiers_ok(result: SearchResult, true_category: str, service: SearchService) 
     return True
 
 
-def _located(service: SearchService, result: SearchResult, row: dict[str, str]) -> bool | None:
+def _located(service: SearchService, result: SearchResult, row: dict[str, str], photo: Path) -> bool | None:
     """Did the localiser find the product (the box search used)? None without a localiser or a
-    product_box to check."""
+    product_box to check. The product_box is in the pixels of the `photo` file, upright."""
     truth = row.get("product_box", "").split()
     if service.encoder.localiser is None or len(truth) != 4:
         return None
-    x0, y0, x1, y1 = (int(v) for v in truth)
     found = result.found
-    return (
-        found is not None
-        and found.source == "localiser"
-        and box_iou(found.box, (x0, y0, x1, y1)) >= LOCATED_IOU
-    )
+    if found is None or found.source != "localiser":
+        return False
+    # Search saw the photo decoded smaller (as the server decodes uploads): the truth is scaled to it.
+    width, height = upright_size(photo)
+    scale_x, scale_y = found.photo_size[0] / width, found.photo_size[1] / height
+    x0, y0, x1, y1 = (int(v) for v in truth)
+    scaled = (round(x0 * scale_x), round(y0 * scale_y), round(x1 * scale_x), round(y1 * scale_y))
+    return box_iou(found.box, scaled) >= LOCATED_IOU
 
 
 def _summary(outcomes: list[QueryOutcome]) -> dict[str, float]:
@@ -164,10 +166,14 @@ def evaluate(
     for number, row in enumerate(rows, start=1):
         started = time.perf_counter()
         try:
+            # Decoded to the size the server decodes an upload to, so that the figures are what a
+            # shopper's upload gets.
+            path = queries_csv.parent / row["image"]
             image = load_image_file(
-                queries_csv.parent / row["image"],
+                path,
                 max_bytes=LOCAL_FILE_MAX_BYTES,
                 max_pixels=LOCAL_FILE_MAX_PIXELS,
+                detail_side=service.encoder.photo_side,
             )
         except ImageError:
             failed += 1
@@ -185,7 +191,7 @@ def evaluate(
                 tiers_ok=_tiers_ok(result, row["category"], service),
                 families=tuple(row.get("families", "").split()),
                 seconds=seconds,
-                located=_located(service, result, row),
+                located=_located(service, result, row, path),
             )
         )
         if progress is not None:

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageFile, ImageOps
 
 from snapbuy.errors import (
     CorruptImageError,
@@ -101,6 +101,22 @@ def _open(data: bytes, fmt: str) -> ImageFile.ImageFile:
         return factory(io.BytesIO(data), "")
 
 
+# EXIF Orientation values that turn the picture a quarter (its width and height swap when upright).
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def upright_size(path: Path) -> tuple[int, int]:
+    """The size of the image file at `path` once its EXIF Orientation is applied, as decode_image
+    returns it at full size, read from the header alone; a broken EXIF block counts as none."""
+    with Image.open(path) as img:
+        width, height = img.size
+        try:
+            turned = img.getexif().get(ExifTags.Base.Orientation, 1) in _QUARTER_TURNS
+        except Exception:
+            turned = False
+    return (height, width) if turned else (width, height)
+
+
 def _upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF Orientation tag; a broken EXIF block leaves the image as stored."""
     try:
@@ -133,12 +149,13 @@ def _draft_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return tuple(max(1, -(-side * max_side // longer)) for side in size)  # type: ignore[return-value]
 
 
-def _shrunk_rgb(img: Image.Image, max_side: int | None) -> Image.Image:
-    """`img` as RGB with its longer side at most `max_side`, never holding a second full-size copy:
-    strips of rows are converted (alpha onto white first, so transparent pixels' hidden colours never
-    blend in) and box-reduced one at a time, then the small result is resized exactly."""
+def _shrunk_rgb(img: Image.Image, max_side: int, exact: bool = True) -> Image.Image:
+    """`img` as RGB with its longer side at most `max_side` (`exact`) or at least `max_side` and under
+    twice that (not `exact`), never holding a second full-size copy: strips of rows are converted
+    (alpha onto white first, so transparent pixels' hidden colours never blend in) and box-reduced by
+    a whole factor one at a time; then, if `exact`, the small result is resized to `max_side`."""
     longer = max(img.size)
-    if max_side is None or longer <= max_side:
+    if longer <= max_side:
         return _to_rgb(img)
     factor = longer // max_side
     if factor < 2:
@@ -150,7 +167,8 @@ def _shrunk_rgb(img: Image.Image, max_side: int | None) -> Image.Image:
             strip = _to_rgb(img.crop((0, top, img.width, min(img.height, top + rows))))
             small.paste(strip.reduce(factor), (0, top // factor))
     small.info = dict(img.info)  # keeps the EXIF block: orientation is applied afterwards
-    small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    if exact:
+        small.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return small
 
 
@@ -160,6 +178,7 @@ def decode_image(
     max_bytes: int,
     max_pixels: int,
     max_side: int | None = None,
+    detail_side: int | None = None,
     max_full_decode_pixels: int | None = None,
     draft_short_side: int | None = None,
 ) -> Image.Image:
@@ -173,7 +192,15 @@ def decode_image(
     more memory than the decoded raster: JPEG decodes at a reduced scale (1/2, 1/4 or 1/8) no smaller
     than that; other formats (PNG, WebP, HEIC) decode at full size and are shrunk before any
     conversion. Their full raster (4 bytes a pixel) is what such a decode costs, so
-    `max_full_decode_pixels` caps their size separately (checked from the header, before decoding)."""
+    `max_full_decode_pixels` caps their size separately (checked from the header, before decoding).
+
+    `detail_side` is `max_side` without the last, exact resize: the result keeps at least that many
+    pixels on its longer side (if the image has them) and fewer than twice that, shrunk only by whole
+    factors (the JPEG scale, a box filter). An exact resize of a phone photo costs more than the rest
+    of a search (docs/experiments/2026-12-05-query-throughput.md#the-uploads-size); what uses the
+    photo shrinks its own crops."""
+    if max_side is not None and detail_side is not None:
+        raise ValueError("decode_image takes max_side or detail_side, not both")
     if len(data) > max_bytes:
         raise ImageTooLargeError(f"image is {len(data) / _MB:.1f} MB; the limit is {max_bytes / _MB:.1f} MB")
     if not data:
@@ -198,8 +225,9 @@ def decode_image(
         _check_pixels(img.size, max_pixels)
         if max_full_decode_pixels is not None and fmt != "JPEG":
             _check_full_decode(img.size, fmt, max_full_decode_pixels, max_pixels)
-        if max_side is not None and fmt == "JPEG":
-            img.draft("RGB", _draft_size(img.size, max_side))
+        side = max_side if max_side is not None else detail_side
+        if side is not None and fmt == "JPEG":
+            img.draft("RGB", _draft_size(img.size, side))
         elif draft_short_side is not None and fmt == "JPEG":
             longer_side = -(-max(img.size) * draft_short_side // min(img.size))  # rounded up
             img.draft("RGB", _draft_size(img.size, longer_side))
@@ -209,7 +237,9 @@ def decode_image(
         except Exception as exc:  # decoders raise OSError, SyntaxError, ValueError, EOFError, ...
             raise CorruptImageError("image data is truncated or corrupt") from exc
         try:
-            return _upright(_shrunk_rgb(img, max_side)) if max_side else _to_rgb(_upright(img))
+            if side is None:
+                return _to_rgb(_upright(img))
+            return _upright(_shrunk_rgb(img, side, exact=max_side is not None))
         except Exception as exc:
             raise CorruptImageError(f"cannot convert the {img.mode} image to RGB") from exc
 
@@ -261,11 +291,13 @@ def _file_too_large(path: Path, size: int, max_bytes: int) -> ImageTooLargeError
     )
 
 
-def load_image_file(path: Path, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Read (see read_local_image) and decode an image file; errors name the file and keep
-    decode_image's classes."""
+def load_image_file(
+    path: Path, *, max_bytes: int, max_pixels: int, detail_side: int | None = None
+) -> Image.Image:
+    """Read (see read_local_image) and decode an image file, to `detail_side` as decode_image takes
+    it; errors name the file and keep decode_image's classes."""
     data = read_local_image(path, max_bytes)
     try:
-        return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+        return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, detail_side=detail_side)
     except ImageError as exc:
         raise type(exc)(f"{path}: {exc.message}") from exc

@@ -355,7 +355,7 @@ def test_uploads_are_decoded_to_the_encoders_photo_side(
 
     def spy(data: bytes, **kwargs: Any) -> Image.Image:
         image = decode_image(data, **kwargs)
-        decoded.append((kwargs.get("max_side"), image.size))
+        decoded.append((kwargs.get("detail_side"), image.size))
         return image
 
     monkeypatch.setattr("snapbuy.api.routes.decode_image", spy)
@@ -364,6 +364,7 @@ def test_uploads_are_decoded_to_the_encoders_photo_side(
     big = asymmetric_image((3 * side, side))
     response = upload(client, encode(big, "JPEG", quality=90))
     assert response.status_code == 200, response.text
-    [(max_side, (width, height))] = decoded
-    assert max_side == side
-    assert width == side and abs(height - side / 3) <= 1
+    [(detail_side, (width, height))] = decoded
+    assert detail_side == side
+    # The JPEG decoder's half scale keeps `side` pixels, and nothing resizes it further.
+    assert width == 3 * side // 2 and abs(height - side / 2) <= 1

@@ -235,7 +235,7 @@ async def search_image(
             data,
             max_bytes=settings.max_upload_bytes,
             max_pixels=settings.max_image_pixels,
-            max_side=service.encoder.photo_side,
+            detail_side=service.encoder.photo_side,
             max_full_decode_pixels=settings.max_full_decode_pixels,
         )
         decode_ms = round((time.perf_counter() - decode_started) * 1000, 3)

@@ -134,12 +134,18 @@ def search_command(
         raise InvalidParameterError("--box says where the product is in a photo: give the photo too")
     settings = settings_with(device=device)
     client_box = parse_normalised_box(box) if box is not None else None
+    service = open_service(index, settings, model)
+    # Decoded as the server decodes an upload, so that the CLI answers as the API does.
     picture = (
         None
         if image is None
-        else load_image_file(image, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels)
+        else load_image_file(
+            image,
+            max_bytes=settings.max_upload_bytes,
+            max_pixels=settings.max_image_pixels,
+            detail_side=service.encoder.photo_side,
+        )
     )
-    service = open_service(index, settings, model)
     options = SearchOptions(
         k,
         category,

@@ -24,6 +24,10 @@ class Localiser(Protocol):
     def find_all(self, image: Image.Image) -> list[tuple[Box, float]]: ...
 
 
+# The least detail an upload keeps on its longer side: a demo model with 48-pixel input kept 192 and
+# lost 2.4 points of held-out group recall@1 (docs/experiments/2026-12-05-query-throughput.md).
+MIN_PHOTO_SIDE = 896
+
 # Rows of L2-normalised vectors -> each row's cosine similarity to its nearest catalog vector.
 BestCatalogScores = Callable[[np.ndarray], np.ndarray]
 
@@ -54,13 +58,14 @@ class QueryEncoder:
         # would otherwise cost more than the model itself.
         side = input_side(embedder.identity.preprocessing)
         self._view_side = 2 * side if side is not None else None
-        # The most detail any view of a photo uses: a view is shrunk to view_side pixels across, and
-        # the smallest view worth keeping sharp is a product square half the photo's longer side
-        # across (the localiser's and the grid's squares are mostly larger), so a photo whose
-        # longer side is twice view_side (4x the model's input side: 896 for 224) loses nothing the
-        # model sees. Uploads are decoded straight to this size (decode_image's max_side); None:
-        # unknown input size, decode in full.
-        self.photo_side = 2 * self._view_side if self._view_side is not None else None
+        # The detail an upload keeps: a view is shrunk to view_side pixels across, and the smallest
+        # view worth keeping sharp is a product square half the photo's longer side across (the
+        # localiser's and the grid's squares are mostly larger), so a photo whose longer side is
+        # twice view_side (4x the model's input side: 896 for 224) loses nothing the model sees. The
+        # localiser's close-ups need detail whatever the model's input, so never under
+        # MIN_PHOTO_SIDE. Uploads decode to at least this and under twice it (decode_image's
+        # detail_side); None: unknown input size, decode in full.
+        self.photo_side = max(2 * self._view_side, MIN_PHOTO_SIDE) if self._view_side is not None else None
 
     def encode_image(
         self, image: Image.Image, deadline: Deadline | None = None, box: Box | None = None
