@@ -4,7 +4,6 @@ the two versions here differ in every price, so an answer mixing them would show
 
 from __future__ import annotations
 
-import csv
 import shutil
 import threading
 import time
@@ -19,6 +18,7 @@ import pytest
 from snapbuy.bundle import read_current
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.indexing import IndexingOptions, build_index
+from tests.catalog_rows import read_rows, write_rows
 from tests.conftest import SAMPLE_CATALOG
 from tests.serve_process import serve_process, text_search_load
 
@@ -27,23 +27,18 @@ REPLICAS = 2
 
 def doubled_prices(folder: Path) -> Path:
     """The sample catalog with every price doubled, beside a copy of its images."""
-    with SAMPLE_CATALOG.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_rows(SAMPLE_CATALOG)
     for row in rows:
         amount, currency = row["price"].split()
         row["price"] = f"{2 * float(amount):.2f} {currency}"
     shutil.copytree(SAMPLE_CATALOG.parent / "images", folder / "images")  # makes `folder` too
     path = folder / "catalog.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(path, rows)
     return path
 
 
 def prices_of(catalog: Path) -> dict[str, float]:
-    with catalog.open(newline="") as handle:
-        return {row["id"]: float(row["price"].split()[0]) for row in csv.DictReader(handle)}
+    return {row["id"]: float(row["price"].split()[0]) for row in read_rows(catalog)}
 
 
 def listed(answer: dict[str, Any]) -> list[dict[str, Any]]:

@@ -27,23 +27,11 @@ from snapbuy.indexing import (
 from snapbuy.loading import build_service
 from snapbuy.store import ProductStore
 from snapbuy.tiers import tier_index
+from tests.catalog_rows import read_rows, write_rows
 from tests.conftest import ON_SALE_SKU, OUT_OF_STOCK_SKU, PREORDER_SKU, SALE_ENDS, SALE_STARTS
 from tests.fakes import build_index_with
 
 OPTIONS = IndexingOptions(batch_size=8)
-
-
-def read_rows(catalog: Path) -> list[dict[str, str]]:
-    with catalog.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write_rows(catalog: Path, rows: Sequence[dict[str, str]]) -> None:
-    fields = list(dict.fromkeys(key for row in rows for key in row))
-    with catalog.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 class CountingEmbedder:

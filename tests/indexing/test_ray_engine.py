@@ -49,6 +49,7 @@ from snapbuy.indexing.ray_engine import (
 )
 from snapbuy.loading import build_service
 from snapbuy.search import SearchOptions
+from tests.catalog_rows import read_rows, write_rows
 from tests.conftest import SAMPLE_CATALOG, TINY_SPEC
 from tests.indexing.test_remote import ImageSite, remote_feed
 
@@ -105,14 +106,10 @@ def awkward_catalog(tmp_path_factory: pytest.TempPathFactory, image_server: HTTP
         **{name.upper().removesuffix(".JPG"): image_server.url_for(f"/img/{name}") for name in REMOTE},
     }
     catalog = folder / "catalog.csv"
-    with catalog.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_rows(catalog)
     for row in rows:
         row["image_link"] = links.get(row["id"], row["image_link"])
-    with catalog.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(catalog, rows)
     return catalog
 
 

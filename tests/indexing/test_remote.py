@@ -19,6 +19,7 @@ from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.errors import SnapbuyError
 from snapbuy.fetching import FetchPolicy
 from snapbuy.indexing import IMAGE_ERRORS_FILE, IndexingOptions, build_index
+from tests.catalog_rows import read_rows, write_rows
 from tests.conftest import SAMPLE_CATALOG
 
 FAST = IndexingOptions(batch_size=8, fetch=FetchPolicy(retries=1, backoff_seconds=0.01, read_timeout=5))
@@ -52,15 +53,11 @@ class ImageSite:
 
 def remote_feed(catalog: Path, link: Callable[[str], str]) -> Path:
     """The sample feed with every image link rewritten by `link` (from its file name)."""
-    with catalog.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_rows(catalog)
     for row in rows:
         row["image_link"] = link(row["image_link"].rsplit("/", 1)[-1])
     out = catalog.parent / "remote.csv"
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(out, rows)
     return out
 
 

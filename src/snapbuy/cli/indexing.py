@@ -190,7 +190,7 @@ def index_command(
     )
     if thumbnail_side is not None:  # else IndexingOptions' own default
         options = replace(options, thumbnail_side=thumbnail_side)
-    check_engine_options(options)  # before minutes of model loading: Ray missing, views with Ray
+    check_engine_options(options)  # before minutes of model loading: Ray missing, Ray options without it
     embedder = settings_embedder(spec, settings)
     progress = indexing_progress(quiet)
     if progress is None:
