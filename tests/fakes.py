@@ -75,3 +75,13 @@ def build_index_with(
     feed = shop / "feed.jsonl"
     feed.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     indexing.build_index(feed, root, embedder, options)
+
+
+def cpuinfo_file(folder: Path, flags: str) -> Path:
+    """A /proc/cpuinfo of two processors with these feature flags."""
+    path = folder / "cpuinfo"
+    path.write_text(
+        "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: " + flags + "\n\n"
+        "processor\t: 1\nflags\t\t: " + flags + "\n"
+    )
+    return path

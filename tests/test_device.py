@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from snapbuy import device
-from snapbuy.device import resolve_device
+from snapbuy.device import cpu_flags, resolve_device
 from snapbuy.errors import ConfigError
+from tests.fakes import cpuinfo_file
 
 
 def test_none_picks_the_gpu_when_torch_sees_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,3 +37,13 @@ def test_cuda_without_a_gpu_is_a_config_error_with_the_callers_hint(monkeypatch:
 def test_an_unknown_device_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown device 'gpu'; use cpu or cuda"):
         resolve_device("gpu")
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
+    assert cpu_flags(cpuinfo_file(tmp_path, "fpu sse2 avx2 avx512_bf16")) == {
+        "fpu",
+        "sse2",
+        "avx2",
+        "avx512_bf16",
+    }
+    assert cpu_flags(tmp_path / "missing") == frozenset()  # not Linux: no flags, so no bfloat16

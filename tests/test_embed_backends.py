@@ -1,5 +1,6 @@
 """The image tower's backends (embed/backends.py) on the tiny model: each agrees with torch, the
-exported graph is made once and reused, and the choices that cannot work are refused."""
+exported graph is made once and reused, half precision says when the CPU only emulates it, and the
+choices that cannot work are refused."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from pydantic import ValidationError
 
 from snapbuy.config import Settings
-from snapbuy.embed.backends import BACKENDS, FLOAT32_BACKENDS, check_backend
+from snapbuy.embed import backends
+from snapbuy.embed.backends import BACKENDS, FLOAT32_BACKENDS, TORCH_FP16, check_backend, emulated_precision
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.embed.openclip import OpenClipEmbedder, load_embedder
 from snapbuy.errors import ConfigError
@@ -34,7 +37,8 @@ def tiny(backend: str, graphs: Path) -> OpenClipEmbedder:
     return load_embedder(TINY_SPEC, models_dir=Path("models"), backend=backend, graph_cache=graphs)
 
 
-@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "torch"])
+# torch-fp16 needs a GPU (refused on the CPU: below).
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b not in ("torch", TORCH_FP16)])
 def test_each_backend_agrees_with_torch(backend: str, graphs: Path, tiny_embedder: OpenClipEmbedder) -> None:
     expected = tiny_embedder.embed_images(photos())
     embedder = tiny(backend, graphs)
@@ -62,7 +66,7 @@ def test_the_exported_graph_is_made_once_and_reused(tmp_path: Path, caplog: pyte
     caplog.set_level(logging.INFO, logger="snapbuy.embed.backends")
     first = tiny("onnxruntime-int8", tmp_path).embed_images(photos())
     made = sorted(p.name for p in tmp_path.iterdir())
-    assert len(made) == 2 and made[0].endswith(".int8.onnx") and made[1].endswith(".onnx")
+    assert len(made) == 2 and made[0].endswith(".int8-matmul-gemm.onnx") and made[1].endswith(".onnx")
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
     caplog.clear()
     again = tiny("onnxruntime-int8", tmp_path).embed_images(photos())
@@ -99,7 +103,36 @@ def test_unknown_backends_and_exported_graphs_on_a_gpu_are_refused() -> None:
         check_backend("tensorrt", "cpu")
     with pytest.raises(ConfigError, match="runs on the CPU"):
         check_backend("onnxruntime", "cuda")
-    check_backend("torch", "cuda")
+    with pytest.raises(ConfigError, match="torch-fp16 backend needs a GPU"):
+        check_backend("torch-fp16", "cpu")
+    for backend in ("torch", "torch-bf16", "torch-fp16"):
+        check_backend(backend, "cuda")
     with pytest.raises(ValidationError, match="unknown inference backend"):
         Settings(backend="tensorrt")
     assert Settings(models_dir=Path("m")).graph_cache_dir == Path("m") / "compiled"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bfloat16_on_a_cpu_that_emulates_it_is_said_in_the_log(
+    native: bool, graphs: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(backends, "native_bf16", lambda device: native)
+    caplog.set_level(logging.WARNING, logger="snapbuy.embed.backends")
+    embedder = tiny("torch-bf16", graphs)
+    said = [r.getMessage() for r in caplog.records if "emulates" in r.getMessage()]
+    if native:
+        assert said == []
+    else:
+        assert len(said) == 1 and "bfloat16" in said[0] and "slower" in said[0]
+    assert embedder.embed_images(photos()).dtype == np.float32  # features come back in float32
+
+
+def test_half_precision_is_emulated_where_the_hardware_lacks_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu = torch.device("cpu")
+    assert emulated_precision("torch-fp16", cpu) == "a CPU emulates float16"
+    for backend in ("torch", "onnxruntime", "onnxruntime-int8", "openvino"):
+        assert emulated_precision(backend, cpu) is None
+    monkeypatch.setattr(backends, "native_bf16", lambda device: False)
+    assert "emulates bfloat16" in (emulated_precision("torch-bf16", cpu) or "")
+    monkeypatch.setattr(backends, "native_bf16", lambda device: True)
+    assert emulated_precision("torch-bf16", cpu) is None

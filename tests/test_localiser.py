@@ -62,11 +62,9 @@ class BrightIsProduct(ProductMapNet):
 Look = Callable[[Image.Image, int], list[tuple[tuple[int, int, int, int], float]]]
 
 
-def each(
-    look: Look,
-) -> Callable[[list[Image.Image], int], list[list[tuple[tuple[int, int, int, int], float]]]]:
+def each(look: Look) -> Callable[..., list[list[tuple[tuple[int, int, int, int], float]]]]:
     """A stand-in for ProductLocaliser._look_each from one that looks at one image at a time."""
-    return lambda images, count: [look(image, count) for image in images]
+    return lambda images, count, smalls=None: [look(image, count) for image in images]
 
 
 def test_found_box_is_in_photo_pixels_and_refined_by_a_second_look() -> None:
@@ -96,9 +94,11 @@ def test_the_second_look_sees_a_square_around_each_first_look_place(monkeypatch:
     looked_at: list[tuple[tuple[int, int], int]] = []
     look_each = localiser._look_each
 
-    def spy(images: list[Image.Image], count: int) -> list[list[tuple[tuple[int, int, int, int], float]]]:
+    def spy(
+        images: list[Image.Image], count: int, smalls: list[Image.Image] | None = None
+    ) -> list[list[tuple[tuple[int, int, int, int], float]]]:
         looked_at.extend((image.size, count) for image in images)
-        return look_each(images, count)
+        return look_each(images, count, smalls)
 
     monkeypatch.setattr(localiser, "_look_each", spy)
     found = localiser.find(photo)
@@ -148,6 +148,27 @@ def test_images_of_one_size_share_a_net_call_and_get_what_they_would_alone() -> 
         assert prediction.cell_size == alone.cell_size
         np.testing.assert_allclose(prediction.centre, alone.centre, atol=1e-5)
         np.testing.assert_allclose(prediction.boxes, alone.boxes, atol=1e-3)
+
+
+def test_several_photos_are_found_in_two_net_calls_as_they_would_be_alone() -> None:
+    localiser = ProductLocaliser(BrightIsProduct(), input_side=48)
+    photos = []
+    for left, top in [(10, 30), (70, 20), (40, 60)]:
+        photo = Image.new("RGB", (160, 120), (20, 20, 20))
+        photo.paste((240, 240, 240), (left, top, left + 40, top + 30))
+        photos.append(photo)
+    calls: list[int] = []
+    localiser.net.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    together = localiser.find_all_each(photos)
+    assert localiser.find_all_each(photos, [localiser.first_look(p) for p in photos]) == together
+    # The first looks of the three photos (and their mirror images), then all their close-ups.
+    assert len(calls) == 4 and calls[0] == calls[2] == 6
+    alone = [localiser.find_all(photo) for photo in photos]
+    assert [[box for box, _ in found] for found in together] == [[box for box, _ in found] for found in alone]
+    for found_together, found_alone in zip(together, alone, strict=True):
+        np.testing.assert_allclose([s for _, s in found_together], [s for _, s in found_alone], atol=1e-5)
+    for found, (left, top) in zip(together, [(10, 30), (70, 20), (40, 60)], strict=True):
+        assert box_iou(found[0][0], (left, top, left + 40, top + 30)) > 0.7
 
 
 def test_the_map_is_the_mean_of_the_photo_and_its_mirror_image() -> None:

@@ -68,9 +68,11 @@ class Settings(BaseSettings):
     )
     backend: str = Field(
         default="torch",
-        description="Where the image tower runs: torch, onnxruntime, onnxruntime-int8 or openvino (the last "
+        description="Where the image tower runs: torch (float32), torch-bf16 (a GPU, or a CPU with "
+        "AVX512-BF16 or AMX), torch-fp16 (a GPU only), onnxruntime, onnxruntime-int8 or openvino (the last "
         "three on the CPU only, exported from the model once and cached). float32 backends give torch's "
-        "vectors; onnxruntime-int8 is faster and close to them (docs/models-and-training.md#backends).",
+        "vectors; the others are faster where the hardware suits them and close to those vectors "
+        "(docs/models-and-training.md#backends).",
     )
     graph_cache: Path | None = Field(
         default=None,
@@ -170,6 +172,12 @@ class Settings(BaseSettings):
         ge=0,
         description="How long the model waits for more searches' photos before a forward pass; 0: it "
         "takes what is waiting when it is free, so a lone search is never held back.",
+    )
+    micro_batch_follow_ms: float = Field(
+        default=20.0,
+        ge=0,
+        description="How long in all the model, gathering a forward pass, waits for the views of searches "
+        "whose product the localiser has just found, so that they share it; 0: it does not wait.",
     )
     search_deadline: float = Field(
         default=10.0,

@@ -10,10 +10,20 @@ torch is imported on first use only: the CPU paths that never ask for a device d
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from snapbuy.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 # What to do instead, as the command line says it; callers with their own advice pass theirs.
 DEFAULT_HINT = "use --device cpu (or SNAPBUY_DEVICE=cpu)"
+# /proc/cpuinfo flags of CPUs with bfloat16 arithmetic in hardware (Intel AMX, AVX512-BF16; the
+# latter also on AMD Zen 4 and later).
+NATIVE_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def cuda_available() -> bool:
@@ -39,3 +49,26 @@ def resolve_device(requested: str | None, hint: str = DEFAULT_HINT) -> str:
             f"(torch.cuda.is_available() is False); {hint}"
         )
     return str(device)
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def native_bf16(device: torch.device, cpuinfo: Path = CPUINFO) -> bool:
+    """Whether `device` computes bfloat16 in hardware (elsewhere torch emulates it, several times
+    slower than float32)."""
+    if device.type == "cuda":
+        import torch
+
+        return bool(torch.cuda.is_bf16_supported())
+    return bool(NATIVE_BF16_CPU_FLAGS & cpu_flags(cpuinfo))

@@ -115,7 +115,12 @@ def open_service(
     embedder: Embedder = settings_embedder(spec, settings)
     localiser: Localiser | None = configured_localiser(spec, settings)
     if serving:
-        worker = ModelWorker(embedder, settings.micro_batch_images, settings.micro_batch_wait_ms / 1000)
+        worker = ModelWorker(
+            embedder,
+            settings.micro_batch_images,
+            settings.micro_batch_wait_ms / 1000,
+            settings.micro_batch_follow_ms / 1000,
+        )
         embedder = WorkerEmbedder(worker)
         localiser = WorkerLocaliser(localiser, worker) if localiser is not None else None
     service = configured_service(embedder, bundle, settings, localiser)

@@ -187,10 +187,14 @@ class ProductLocaliser:
         map and its mirror image's (about 2 points more products found than one pass)."""
         return self.predict_each([image])[0]
 
-    def predict_each(self, images: Sequence[Image.Image]) -> list[MapPrediction]:
+    def predict_each(
+        self, images: Sequence[Image.Image], smalls: Sequence[Image.Image] | None = None
+    ) -> list[MapPrediction]:
         """predict() of each image; images that come out the same size (a photo's close-ups, all
-        squares) go through the net in one call, which costs less than one call each."""
-        smalls = [self._resized(image) for image in images]
+        squares) go through the net in one call, which costs less than one call each. `smalls`: the
+        images already resized for the net (first_look), else they are resized here."""
+        if smalls is None:
+            smalls = [self._resized(image) for image in images]
         same_size: dict[tuple[int, int], list[int]] = {}
         for i, small in enumerate(smalls):
             same_size.setdefault(small.size, []).append(i)
@@ -222,6 +226,11 @@ class ProductLocaliser:
                 )
         return [predictions[i] for i in range(len(images))]
 
+    def first_look(self, image: Image.Image) -> Image.Image:
+        """`image` as the net's first look at it takes it (find_all_each's `first_looks`): plain
+        resizing, which any thread can do while the net runs for others."""
+        return self._resized(image)
+
     def _resized(self, image: Image.Image) -> Image.Image:
         """`image` at a short side of input_side, its sides in whole cells (so that the mirror pass's
         cells line up with the first pass's)."""
@@ -230,11 +239,13 @@ class ProductLocaliser:
             (_whole_cells(image.width * scale), _whole_cells(image.height * scale)), Image.Resampling.BILINEAR
         )
 
-    def _look_each(self, images: Sequence[Image.Image], count: int) -> list[list[tuple[Box, float]]]:
+    def _look_each(
+        self, images: Sequence[Image.Image], count: int, smalls: Sequence[Image.Image] | None = None
+    ) -> list[list[tuple[Box, float]]]:
         """For each image, up to `count` boxes (whole pixels inside it) with their scores."""
         return [
             _boxes_in(prediction, image, self.min_score, count)
-            for prediction, image in zip(self.predict_each(images), images, strict=True)
+            for prediction, image in zip(self.predict_each(images, smalls), images, strict=True)
         ]
 
     def find(self, image: Image.Image) -> Box | None:
@@ -247,25 +258,31 @@ class ProductLocaliser:
         """Every product the net sees, best first, as (box in `image` pixels, close-up score): the
         first look's best few places, each judged again on a close-up; a box that overlaps a
         better-scoring one (SAME_PRODUCT_IOU) is the same product seen twice and is dropped."""
-        judged: list[tuple[Box, float]] = []
-        (firsts,) = self._look_each([image], self.candidates)
-        squares = [square_around(first, self.refine_margin) for first, _ in firsts]
+        return self.find_all_each([image])[0]
+
+    def find_all_each(
+        self, images: Sequence[Image.Image], first_looks: Sequence[Image.Image] | None = None
+    ) -> list[list[tuple[Box, float]]]:
+        """find_all() of each image, the first looks of all of them in one net call and their
+        close-ups in another (several searches' photos at once cost less than one call each).
+        `first_looks`: first_look() of each image, when made beforehand."""
+        firsts_each = self._look_each(images, self.candidates, first_looks)
+        squares_each = [
+            [square_around(first, self.refine_margin) for first, _ in firsts] for firsts in firsts_each
+        ]
         # The close-ups are squares of one size once resized: one net call for all of them.
-        seconds = self._look_each([crop_with_edges(image, square) for square in squares], 1)
-        for (first, first_score), square, second in zip(firsts, squares, seconds, strict=True):
-            if second:
-                (x0, y0, x1, y1), score = second[0]
-                left, top = square[0], square[1]
-                box = _inside(x0 + left, y0 + top, x1 + left, y1 + top, image.width, image.height)
-                found = (box, score)
-            else:  # nothing there on a closer look: keep the first box, but doubt it
-                found = (first, first_score / 2)
-            judged.append(found)
-        kept: list[tuple[Box, float]] = []
-        for box, score in sorted(judged, key=lambda found: -found[1]):
-            if all(box_iou(box, other) <= SAME_PRODUCT_IOU for other, _ in kept):
-                kept.append((box, score))
-        return kept
+        close_ups = [
+            crop_with_edges(image, square)
+            for image, squares in zip(images, squares_each, strict=True)
+            for square in squares
+        ]
+        seconds_all = self._look_each(close_ups, 1)
+        found_each, start = [], 0
+        for image, firsts, squares in zip(images, firsts_each, squares_each, strict=True):
+            seconds = seconds_all[start : start + len(squares)]
+            start += len(squares)
+            found_each.append(_judged(image, firsts, squares, seconds))
+        return found_each
 
     def save(self, target: Path | BinaryIO) -> None:
         state = {
@@ -292,6 +309,30 @@ class ProductLocaliser:
         except Exception as exc:  # a truncated, foreign or mismatched file: say which and why
             raise ModelError(f"cannot load the product localiser {path}: {exc}") from exc
         return cls(net.eval(), int(state["input_side"]))
+
+
+def _judged(
+    image: Image.Image,
+    firsts: list[tuple[Box, float]],
+    squares: list[Box],
+    seconds: list[list[tuple[Box, float]]],
+) -> list[tuple[Box, float]]:
+    """The first look's boxes judged by their close-ups (see ProductLocaliser.find_all), best first,
+    repeats of one product dropped."""
+    judged: list[tuple[Box, float]] = []
+    for (first, first_score), square, second in zip(firsts, squares, seconds, strict=True):
+        if second:
+            (x0, y0, x1, y1), score = second[0]
+            left, top = square[0], square[1]
+            box = _inside(x0 + left, y0 + top, x1 + left, y1 + top, image.width, image.height)
+            judged.append((box, score))
+        else:  # nothing there on a closer look: keep the first box, but doubt it
+            judged.append((first, first_score / 2))
+    kept: list[tuple[Box, float]] = []
+    for box, score in sorted(judged, key=lambda found: -found[1]):
+        if all(box_iou(box, other) <= SAME_PRODUCT_IOU for other, _ in kept):
+            kept.append((box, score))
+    return kept
 
 
 def localiser_path(checkpoint: Path) -> Path:

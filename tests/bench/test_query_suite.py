@@ -29,9 +29,14 @@ def test_forwards_and_uploads_are_reported_against_the_float32_forward(
         tmp_path / "out",
         forwards,
         [ServerFigures("torch", levels)],
-        {"model": TINY_SPEC, "photos": len(PHOTOS)},
+        {
+            "model": TINY_SPEC,
+            "photos": len(PHOTOS),
+            "backends_not_timed": {"torch-fp16": "a CPU emulates float16"},
+        },
     )
     payload = json.loads(json_path.read_text())
     assert payload["suite"] == "query" and payload["torch_fp32_batch1_ms"] == forwards[0].batch1_ms
     report = md_path.read_text()
     assert "x torch's float32 batch-1 forward" in report and "| onnxruntime |" in report
+    assert "Not timed: torch-fp16, since a CPU emulates float16." in report

@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from snapbuy.embed.base import ModelIdentity
+from snapbuy.embed.base import ModelIdentity, input_side
 from snapbuy.embed.openclip import OpenClipEmbedder
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, decode_image
-from snapbuy.indexing.embedding import JobEmbedder
+from snapbuy.indexing.embedding import JobEmbedder, draft_side
 from snapbuy.indexing.embedding_cache import EmbeddingCache
 from snapbuy.indexing.image_bytes import JobBytes
 from snapbuy.indexing.options import IndexingOptions
@@ -34,6 +34,7 @@ class Spy:
     def __init__(self, model: OpenClipEmbedder, handed_out: list[int]) -> None:
         self.model, self.handed_out = model, handed_out
         self.prepared_on: set[str] = set()
+        self.prepared_sizes: set[tuple[int, int]] = set()
         self.decodes_at_forward: list[int] = []
 
     @property
@@ -46,6 +47,7 @@ class Spy:
 
     def prepare_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
         self.prepared_on.add(threading.current_thread().name.split("_")[0])
+        self.prepared_sizes.update(image.size for image in images)
         return self.model.prepare_images(images)
 
     def embed_prepared(self, pixels: torch.Tensor) -> np.ndarray:
@@ -78,15 +80,27 @@ def test_the_pool_decodes_and_prepares_one_batch_ahead_of_the_model(
     assert spy.prepared_on == {"decode"}  # never on the model's thread
     # The first forward ran once the second batch had been handed to the pool, and so on.
     assert spy.decodes_at_forward == [2 * BATCH, 3 * BATCH, 3 * BATCH]
+    # Without catalog views a JPEG decodes at the smallest scale that keeps the model's input side:
+    # 640x480 at 1/8 for the tiny model's 32 pixels.
+    side = draft_side(tiny_embedder.identity.preprocessing, with_views=False)
+    assert side == input_side(tiny_embedder.identity.preprocessing) == 32
+    assert spy.prepared_sizes == {(80, 60)}
     expected = tiny_embedder.embed_images(
         [
             decode_image(
-                c, max_bytes=LOCAL_FILE_MAX_BYTES, max_pixels=LOCAL_FILE_MAX_PIXELS, draft_short_side=64
+                c, max_bytes=LOCAL_FILE_MAX_BYTES, max_pixels=LOCAL_FILE_MAX_PIXELS, draft_short_side=side
             )
             for c in contents
         ]
     )
     assert np.allclose(result.vectors, expected, atol=1e-5)
+
+
+def test_catalog_views_keep_twice_the_models_input_side_to_crop_from() -> None:
+    preprocessing = {"image_size": [224, 224]}
+    assert draft_side(preprocessing, with_views=True) == 448
+    assert draft_side(preprocessing, with_views=False) == 224
+    assert draft_side({}, with_views=False) is None  # unknown input size: decoded in full
 
 
 def test_duplicates_across_the_batch_in_hand_and_the_next_are_embedded_once(

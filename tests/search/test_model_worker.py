@@ -1,12 +1,14 @@
 """The ModelWorker (search/model_worker.py): searches waiting while the model is busy share its next
-forward, each gets its own rows back, errors reach every caller, and other model calls keep their
-order."""
+forward, each gets its own rows back, errors reach every caller, other model calls keep their order,
+and the views of a search whose product was just found are followed into the forward being gathered."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -177,7 +179,96 @@ def test_the_worker_embedder_and_localiser_answer_as_the_model_does(
         worker.close()
 
 
-@pytest.mark.parametrize(("images", "wait"), [(0, 0.0), (1, -1.0)])
-def test_the_bounds_are_checked(images: int, wait: float) -> None:
+class CountingLocaliser:
+    """Finds one box per photo, its left edge the photo's red value; records the photos of each call."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.first_looks_on: set[str] = set()
+
+    def first_look(self, image: Image.Image) -> Image.Image:
+        self.first_looks_on.add(threading.current_thread().name)
+        return image.copy()
+
+    def find_all(self, image: Image.Image) -> list[tuple[tuple[int, int, int, int], float]]:
+        return self.find_all_each([image], [image])[0]
+
+    def find_all_each(
+        self, images: Sequence[Image.Image], first_looks: Sequence[Image.Image] | None = None
+    ) -> list[list[tuple[tuple[int, int, int, int], float]]]:
+        assert first_looks is not None and len(first_looks) == len(images)
+        self.calls.append(len(images))
+        return [[((img.getpixel((0, 0))[0], 0, 1, 1), 0.9)] for img in first_looks]  # type: ignore[index]
+
+
+def localised_search(
+    worker: ModelWorker, value: int, pause: float, sends_views: bool = True, localiser: Any = None
+) -> np.ndarray:
+    """A search as the query encoder runs one: its localiser call on the worker, then, `pause`
+    seconds later (cropping and preparing its view), its view; or no view (its deadline passed)."""
+    found = worker.locate(localiser or CountingLocaliser(), marked(value)[0])
+    assert found[0][0][0] == value
+    time.sleep(pause)
+    return worker.embed_images(marked(value)) if sends_views else np.zeros((0, DIM), np.float32)
+
+
+@pytest.mark.parametrize(("follow_s", "batches"), [(30.0, [1, 2]), (0.0, [1, 1, 1])])
+def test_the_views_of_a_search_just_localised_join_the_forward_being_gathered(
+    follow_s: float, batches: list[int]
+) -> None:
+    embedder = HeldSplitEmbedder()
+    worker = ModelWorker(embedder, follow_s=follow_s)
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            first = pool.submit(worker.embed_images, marked(1))
+            assert embedder.entered.wait(30)
+            photo = pool.submit(worker.embed_images, marked(2))
+            wait_for(lambda: worker.queued == 1, timeout=30)
+            search = pool.submit(localised_search, worker, 3, 0.3)
+            wait_for(lambda: worker.queued == 2, timeout=30)  # its localiser call queued behind the photo
+            embedder.release.set()
+            assert [f.result(30)[:, 0].tolist() for f in (first, photo, search)] == [[1.0], [2.0], [3.0]]
+        # Following, the search's view (sent 0.3 s after its localiser call ran) shares the photo's
+        # forward; without, it waits for a forward of its own.
+        assert embedder.batch_sizes == batches
+    finally:
+        worker.close()
+
+
+def test_a_search_that_never_sends_its_views_is_followed_no_longer_than_the_bound() -> None:
+    embedder = HeldSplitEmbedder()
+    embedder.release.set()
+    worker = ModelWorker(embedder, follow_s=0.2)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pool.submit(localised_search, worker, 0, 0.0, sends_views=False).result(30)
+            photo = pool.submit(worker.embed_images, marked(2))
+            assert photo.result(10)[:, 0].tolist() == [2.0]  # its forward waited 0.2 s at most
+        assert embedder.batch_sizes == [1]
+    finally:
+        worker.close()
+
+
+def test_photos_queued_for_the_localiser_go_through_it_together() -> None:
+    embedder = HeldSplitEmbedder()
+    worker = ModelWorker(embedder, follow_s=30.0)
+    localiser = CountingLocaliser()
+    try:
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            first = pool.submit(worker.embed_images, marked(1))
+            assert embedder.entered.wait(30)
+            searches = [pool.submit(localised_search, worker, v, 0.0, True, localiser) for v in (2, 3, 4)]
+            wait_for(lambda: worker.queued == 3, timeout=30)
+            embedder.release.set()
+            assert [f.result(30)[:, 0].tolist() for f in (first, *searches)] == [[1.0], [2.0], [3.0], [4.0]]
+        assert localiser.calls == [3]  # one localiser call for the three searches
+        assert "snapbuy-model" not in localiser.first_looks_on  # resized on the searches' threads
+        assert embedder.batch_sizes == [1, 3]  # and one forward for their views
+    finally:
+        worker.close()
+
+
+@pytest.mark.parametrize(("images", "wait", "follow"), [(0, 0.0, 0.0), (1, -1.0, 0.0), (1, 0.0, -1.0)])
+def test_the_bounds_are_checked(images: int, wait: float, follow: float) -> None:
     with pytest.raises(ValueError):
-        ModelWorker(HeldSplitEmbedder(), images, wait)
+        ModelWorker(HeldSplitEmbedder(), images, wait, follow)

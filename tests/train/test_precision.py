@@ -5,24 +5,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from snapbuy.device import native_bf16
 from snapbuy.errors import InvalidParameterError
-from snapbuy.train.precision import autocast, cpu_flags, native_bf16, resolve_precision
+from snapbuy.train.precision import autocast, resolve_precision
+from tests.fakes import cpuinfo_file as cpuinfo
 
 CPU = torch.device("cpu")
-
-
-def cpuinfo(tmp_path: Path, flags: str) -> Path:
-    path = tmp_path / "cpuinfo"
-    path.write_text(
-        "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: " + flags + "\n\n"
-        "processor\t: 1\nflags\t\t: " + flags + "\n"
-    )
-    return path
-
-
-def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
-    assert cpu_flags(cpuinfo(tmp_path, "fpu sse2 avx2 avx512_bf16")) == {"fpu", "sse2", "avx2", "avx512_bf16"}
-    assert cpu_flags(tmp_path / "missing") == frozenset()  # not Linux: no flags, so float32
 
 
 @pytest.mark.parametrize(

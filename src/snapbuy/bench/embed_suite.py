@@ -1,6 +1,7 @@
 """The `embed` suite: images per second from JPEG files (decode alone, decode + embed at several batch
-sizes) and the cost of a shopper query (the photo alone against the photo plus its crop grid), measured
-side by side in one run with one model."""
+sizes; the indexing pipeline against the bare forward of its backend and against a plain script in
+torch float32) and the cost of a shopper query (the photo alone against the photo plus its crop grid),
+measured side by side in one run with one model."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 
 from snapbuy.bench.report import machine
 from snapbuy.crops import query_crops
@@ -41,6 +43,11 @@ class EmbedFigures:
     # cannot be called apart (SplitEmbedder).
     pipeline_images_per_second: float | None = None
     bare_forward_images_per_second: float | None = None
+    # The plain script a user would write: each file decoded in full by PIL, open_clip's preprocess
+    # and torch's float32 forward at PIPELINE_BATCH, in one loop; None: not measured. The three
+    # rates are medians of rounds run in turn.
+    reference_images_per_second: float | None = None
+    rounds: int = 1
 
 
 def forward_seconds(embedder: SplitEmbedder, side: int, batch: int, repeats: int) -> list[float]:
@@ -72,13 +79,30 @@ def _pipeline_rate(embedder: Embedder, photos: Sequence[Path], workdir: Path) ->
     return int(result.ok.sum()) / (time.perf_counter() - started)
 
 
+def _reference_rate(reference: Embedder, photos: Sequence[Path]) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(photos), PIPELINE_BATCH):
+        images = []
+        for path in photos[start : start + PIPELINE_BATCH]:
+            with Image.open(path) as image:
+                images.append(image.convert("RGB"))
+        reference.embed_images(images)
+    return len(photos) / (time.perf_counter() - started)
+
+
 def _decode(path: Path) -> Any:
     return load_image_file(path, max_bytes=LOCAL_FILE_MAX_BYTES, max_pixels=LOCAL_FILE_MAX_PIXELS)
 
 
 def measure_embedding(
-    embedder: Embedder, photos: Sequence[Path], batch_sizes: Sequence[int], crop_scales: Sequence[float]
+    embedder: Embedder,
+    photos: Sequence[Path],
+    batch_sizes: Sequence[int],
+    crop_scales: Sequence[float],
+    reference: Embedder | None = None,
+    rounds: int = 1,
 ) -> EmbedFigures:
+    """`reference`: the same model run by torch in float32, for the plain script's rate."""
     started = time.perf_counter()
     images = []  # the first QUERY_PHOTOS, kept for the query timings; the rest are let go
     for number, photo in enumerate(photos):
@@ -101,15 +125,23 @@ def measure_embedding(
         started = time.perf_counter()
         embedder.embed_images(query_crops(image, crop_scales))
         grid.append((time.perf_counter() - started) * 1000)
-    pipeline = bare = None
+    pipeline = bare = reference_rate = None
     side = input_side(embedder.identity.preprocessing)
     if isinstance(embedder, SplitEmbedder) and side is not None:
-        with tempfile.TemporaryDirectory(prefix="snapbuy-pipeline-") as workdir:
-            pipeline = round(_pipeline_rate(embedder, photos, Path(workdir)), 2)
-        bare = round(_bare_forward_rate(embedder, side, len(photos)), 2)
+        pipelines, bares, references = [], [], []
+        for _ in range(rounds):  # in turn, so that a machine's drift touches each alike
+            with tempfile.TemporaryDirectory(prefix="snapbuy-pipeline-") as workdir:
+                pipelines.append(_pipeline_rate(embedder, photos, Path(workdir)))
+            bares.append(_bare_forward_rate(embedder, side, len(photos)))
+            if reference is not None:
+                references.append(_reference_rate(reference, photos))
+        pipeline, bare = round(statistics.median(pipelines), 2), round(statistics.median(bares), 2)
+        reference_rate = round(statistics.median(references), 2) if references else None
     return EmbedFigures(
         pipeline_images_per_second=pipeline,
         bare_forward_images_per_second=bare,
+        reference_images_per_second=reference_rate,
+        rounds=rounds,
         decode_images_per_second=round(decode_rate, 2),
         embed_images_per_second=rates,
         query_ms={
@@ -127,8 +159,10 @@ def embed_benchmark(
     *,
     batch_sizes: Sequence[int] = (1, 16),
     crop_scales: Sequence[float] = (1.0, 0.7, 0.5),
+    reference: Embedder | None = None,
+    rounds: int = 1,
 ) -> tuple[tuple[Path, Path], EmbedFigures]:
-    figures = measure_embedding(embedder, photos, batch_sizes, crop_scales)
+    figures = measure_embedding(embedder, photos, batch_sizes, crop_scales, reference, rounds)
     identity = embedder.identity
     weights_note = " (random weights: a speed figure only)" if identity.is_random else ""
     smallest = min(figures.embed_images_per_second)
@@ -171,5 +205,14 @@ def embed_benchmark(
             f"forward of prepared pixels ({figures.bare_forward_images_per_second:.2f} images/s), and "
             f"{figures.pipeline_images_per_second / figures.embed_images_per_second[max(batch_sizes)]:.2f}x "
             f"decode + embed on one thread at batch {max(batch_sizes)}.",
+        ]
+    if figures.pipeline_images_per_second and figures.reference_images_per_second:
+        lines += [
+            "",
+            f"Reference script (PIL decodes each file in full, open_clip's preprocess, torch float32 "
+            f"forward at batch {PIPELINE_BATCH}, one loop): {figures.reference_images_per_second:.2f} "
+            f"images/s; the indexing pipeline ({identity.backend}) is "
+            f"{figures.pipeline_images_per_second / figures.reference_images_per_second:.2f}x it "
+            f"(medians of {figures.rounds} rounds run in turn).",
         ]
     return write_results(out_dir, "embed", payload, "\n".join(lines) + "\n"), figures

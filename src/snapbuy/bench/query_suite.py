@@ -80,6 +80,10 @@ def write_query_results(
             f"| {f.batch16_images_per_s:.1f} |"
             for f in forwards
         ),
+        *(
+            f"\nNot timed: {backend}, since {why}."
+            for backend, why in settings.get("backends_not_timed", {}).items()
+        ),
     ]
     for server in servers:
         single = server.levels[0]

@@ -1,9 +1,11 @@
-"""Where the image tower runs: torch itself, or the same weights exported to ONNX and run by ONNX
-Runtime (float32, or int8 weights) or OpenVINO.
+"""Where the image tower runs: torch itself (float32, or its weights in bfloat16 or float16), or the
+same weights exported to ONNX and run by ONNX Runtime (float32, or int8 weights) or OpenVINO.
 
 On a CPU the exported graph runs a batch-1 forward of ViT-B-32 1.6-1.8x faster than torch's eager
 mode, and int8 weights faster still (docs/experiments/2026-12-04-inference-backends.md). The text tower
-stays in torch: a text query is one short forward.
+stays in torch: a text query is one short forward. Half precision pays where the hardware computes it
+(a GPU; a CPU with AVX512-BF16 or AMX for bfloat16); elsewhere torch emulates it, several times slower
+than float32, so a server asked for it says so.
 
 An exported graph is a function of the model's weights, the torch that exported it and the backend, so
 it is written once to a cache folder under a name made of those, and reused on the next start."""
@@ -25,19 +27,30 @@ import torch
 from torch.jit._trace import TracerWarning
 
 from snapbuy.atomic import write_file_atomically
+from snapbuy.device import native_bf16
 from snapbuy.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 TORCH = "torch"
+TORCH_BF16 = "torch-bf16"
+TORCH_FP16 = "torch-fp16"
 ONNXRUNTIME = "onnxruntime"
 ONNXRUNTIME_INT8 = "onnxruntime-int8"
 OPENVINO = "openvino"
-BACKENDS = (TORCH, ONNXRUNTIME, ONNXRUNTIME_INT8, OPENVINO)
+BACKENDS = (TORCH, TORCH_BF16, TORCH_FP16, ONNXRUNTIME, ONNXRUNTIME_INT8, OPENVINO)
+# The torch backends and the dtype each runs the image tower's weights and activations in.
+TORCH_DTYPES = {TORCH: torch.float32, TORCH_BF16: torch.bfloat16, TORCH_FP16: torch.float16}
 # Backends whose embeddings are those of torch's float32 forward up to float rounding; the others
-# (int8 weights) agree only approximately (docs/experiments/2026-12-04-inference-backends.md).
+# (int8 weights, half precision) agree only approximately
+# (docs/models-and-training.md#backends).
 FLOAT32_BACKENDS = frozenset({TORCH, ONNXRUNTIME, OPENVINO})
 ONNX_OPSET = 17
+# The operators whose weights onnxruntime-int8 quantises. Not the patch embedding's Conv: its int8
+# kernel (ConvInteger) ran 3x slower than the float32 Conv on an AVX2 CPU, and without it a batch-16
+# forward ran 6 % faster (docs/experiments/2026-12-05-half-precision-and-int8.md). Part of the cached
+# graph's name, so that a graph quantised otherwise is never reused.
+QUANTISED_OPS = ("MatMul", "Gemm")
 
 # Pixels (float32 [n, 3, H, W], the model's preprocessing applied) -> features [n, dim].
 ImageTower = Callable[[torch.Tensor], np.ndarray]
@@ -53,17 +66,46 @@ def unknown_backend(backend: str) -> str | None:
 def check_backend(backend: str, device: str) -> None:
     if (problem := unknown_backend(backend)) is not None:
         raise ConfigError(problem)
-    if backend != TORCH and not device.startswith("cpu"):
+    on_cpu = device.startswith("cpu")
+    if backend not in TORCH_DTYPES and not on_cpu:
         raise ConfigError(
-            f"the {backend} backend runs on the CPU; on {device} use the torch backend "
-            "(SNAPBUY_BACKEND=torch)"
+            f"the {backend} backend runs on the CPU; on {device} use a torch backend "
+            f"(SNAPBUY_BACKEND={TORCH}, {TORCH_BF16} or {TORCH_FP16})"
+        )
+    if backend == TORCH_FP16 and on_cpu:
+        # float16 matrix products on a CPU are emulated: slower than float32 and no more accurate.
+        raise ConfigError(
+            f"the {TORCH_FP16} backend needs a GPU; on the CPU use {TORCH_BF16} (where the CPU has "
+            f"AVX512-BF16 or AMX) or {ONNXRUNTIME_INT8}"
         )
 
 
-def torch_tower(visual: Any, device: torch.device) -> ImageTower:
+def emulated_precision(backend: str, device: torch.device) -> str | None:
+    """Why `backend` computes in a precision that `device` only emulates (so runs slower than float32),
+    or None."""
+    if backend == TORCH_FP16 and device.type == "cpu":
+        return "a CPU emulates float16"
+    if backend == TORCH_BF16 and not native_bf16(device):
+        return f"this {device.type.upper()} emulates bfloat16 (it has no AVX512-BF16 or AMX)"
+    return None
+
+
+def torch_tower(visual: Any, device: torch.device, dtype: torch.dtype = torch.float32) -> ImageTower:
+    """`visual` run by torch, its weights cast to `dtype` here (in place: the tower is the caller's to
+    give); its features come back in float32."""
+    if dtype != torch.float32:
+        visual.to(dtype)
+        if dtype == torch.bfloat16 and (emulated := emulated_precision(TORCH_BF16, device)):
+            log.warning(
+                "the image tower runs in bfloat16 and %s: several times slower than float32 "
+                "(SNAPBUY_BACKEND=%s)",
+                emulated,
+                TORCH,
+            )
+
     def forward(pixels: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            features = visual(pixels.to(device))
+            features = visual(pixels.to(device, dtype))
         return np.asarray(features.float().cpu().numpy(), dtype=np.float32)
 
     return forward
@@ -80,7 +122,7 @@ def exported_tower(
         if not onnx_path.is_file():
             _export(visual, image_size, onnx_path)
         if backend == ONNXRUNTIME_INT8:
-            int8_path = onnx_path.with_suffix(".int8.onnx")
+            int8_path = onnx_path.with_suffix(f".int8-{'-'.join(QUANTISED_OPS).lower()}.onnx")
             if not int8_path.is_file():
                 _quantise(onnx_path, int8_path)
             return _onnxruntime_tower(int8_path)
@@ -160,7 +202,9 @@ def _quantise(source: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         staged = Path(scratch) / target.name
         with _root_logger_quiet():
-            quantize_dynamic(source, staged, weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                source, staged, weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTISED_OPS)
+            )
         write_file_atomically(target, lambda fh: fh.write(staged.read_bytes()))
 
 

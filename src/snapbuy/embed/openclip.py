@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from snapbuy.device import resolve_device
-from snapbuy.embed.backends import TORCH, check_backend, exported_tower, torch_tower
+from snapbuy.embed.backends import TORCH, TORCH_DTYPES, check_backend, exported_tower, torch_tower
 from snapbuy.embed.base import ModelIdentity
 from snapbuy.embed.spec import ModelSpec, parse_model_spec
 from snapbuy.embed.weights import (
@@ -218,8 +218,8 @@ class OpenClipEmbedder:
         self._identity = ModelIdentity(
             spec.text, loaded.architecture, loaded.weights, dim, loaded.preprocessing, backend
         )
-        if backend == TORCH:
-            self._image_tower = torch_tower(self._model.visual, self._device)
+        if backend in TORCH_DTYPES:
+            self._image_tower = torch_tower(self._model.visual, self._device, TORCH_DTYPES[backend])
         else:
             height, width = loaded.preprocessing["image_size"]
             model_key = f"{loaded.architecture}|{loaded.weights}|{config_digest(loaded.model_cfg)}"

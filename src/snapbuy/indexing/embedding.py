@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +24,18 @@ from snapbuy.indexing.options import EMBEDDING, IndexingOptions, IndexingProgres
 # Catalog JPEGs are decoded at a reduced scale keeping at least this many times the model's input side
 # on their shorter side: the model's resize loses nothing, catalog views keep detail to crop from, and
 # a phone-sized JPEG decodes in a fraction of the time (docs/benchmarks.md#the-real-model-on-the-cpu).
-DRAFT_FACTOR = 2
+# Without views the model's input side is enough: decoding and preparing a phone photo then costs 5 ms
+# instead of 11 on one core, and the demo's recall is unchanged
+# (docs/experiments/2026-12-05-half-precision-and-int8.md#decoding-for-the-model-alone).
+VIEWS_DRAFT_FACTOR = 2
+
+
+def draft_side(preprocessing: dict[str, Any], with_views: bool) -> int | None:
+    """The shorter side catalog JPEGs keep when decoded at a reduced scale; None: decoded in full."""
+    side = input_side(preprocessing)
+    if side is None:
+        return None
+    return VIEWS_DRAFT_FACTOR * side if with_views else side
 
 
 @dataclass
@@ -78,8 +90,7 @@ class JobEmbedder(JobOutcomes):
         # Images are prepared for the model (resized, normalised) in the decode pool, beside the
         # model's forward, unless catalog views still need the decoded picture.
         self._split = embedder if isinstance(embedder, SplitEmbedder) and view_maker is None else None
-        side = input_side(embedder.identity.preprocessing)
-        self._draft_side = DRAFT_FACTOR * side if side is not None else None
+        self._draft_side = draft_side(embedder.identity.preprocessing, view_maker is not None)
 
     def run(self, stream: Iterable[JobBytes]) -> EmbeddedJobs:
         # One batch ahead: while the model embeds a batch, the next one's images are read and decoded

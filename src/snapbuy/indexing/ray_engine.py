@@ -31,11 +31,11 @@ from PIL import Image
 
 from snapbuy.catalog import ImageRef
 from snapbuy.catalog_views import CatalogViewMaker, view_side_of
-from snapbuy.embed.base import Embedder, ModelIdentity, input_side
+from snapbuy.embed.base import Embedder, ModelIdentity
 from snapbuy.errors import ConfigError, ImageError, ModelError, SnapbuyError, echo
 from snapbuy.fetching import Fetched, FetchPolicy, ImageCache, ImageFetcher
 from snapbuy.imaging import decode_image
-from snapbuy.indexing.embedding import DRAFT_FACTOR, EmbeddedJobs, JobOutcomes, embed_with_views
+from snapbuy.indexing.embedding import EmbeddedJobs, JobOutcomes, draft_side, embed_with_views
 from snapbuy.indexing.embedding_cache import EmbeddingCache
 from snapbuy.indexing.image_bytes import ImageJob, job_bytes
 from snapbuy.indexing.options import ENGINES, IndexingOptions, IndexingProgress, ModelSource
@@ -131,13 +131,12 @@ def embed_jobs_on_ray(
         return collector.result
     assert options.model_source is not None  # check_engine_options refuses a Ray run without one
     ray = import_ray()
-    side = input_side(identity.preprocessing)
     read = ReadSettings(
         fetch=options.fetch,
         image_cache=image_cache.resolve(),  # the tasks may run in another folder, or on another node
         max_bytes=options.max_image_bytes,
         max_pixels=options.max_image_pixels,
-        draft_side=DRAFT_FACTOR * side if side is not None else None,
+        draft_side=draft_side(identity.preprocessing, options.catalog_views > 0),
         workers=options.decode_workers,
     )
     with _runtime(ray, options.ray_address):

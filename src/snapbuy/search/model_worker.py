@@ -7,7 +7,16 @@ the worker also waits that long for more): a lone search is never held back, and
 forward carries several searches' views, which costs less per image than one forward each (the
 batch-1 and batch-16 rates: docs/benchmarks.md#the-real-model-on-the-cpu). The images are made ready
 for the model (resized, normalised) on the callers' threads, in parallel; the worker only runs the
-forward. The product localiser's net and text queries run on the worker too, one call at a time."""
+forward. Text queries run on the worker too, one call at a time, and so does the product
+localiser's net, for the photos of all the searches queued for it in one call
+(ProductLocaliser.find_all_each: 8 photos in 146 ms against 191 one at a time).
+
+While gathering a batch of views, the worker runs the localiser calls queued behind it first, and then
+waits (at most `follow_s` in all) for the views of the searches whose product it has just found: they
+arrive a few milliseconds later, and would otherwise miss this forward and wait for the whole next
+one. Under load the searches then move in step, one localiser call and one forward for all of them,
+instead of in two halves that alternate
+(docs/experiments/2026-12-05-half-precision-and-int8.md#searches-in-step)."""
 
 from __future__ import annotations
 
@@ -25,7 +34,7 @@ from PIL import Image
 
 from snapbuy.crops import Box
 from snapbuy.embed.base import Embedder, ModelIdentity, SplitEmbedder
-from snapbuy.search.query_encoder import Localiser
+from snapbuy.search.query_encoder import BatchLocaliser, Localiser
 
 T = TypeVar("T")
 
@@ -33,6 +42,7 @@ T = TypeVar("T")
 @dataclass
 class _Photos:
     pixels: torch.Tensor
+    searcher: int  # the thread of the search they belong to
     future: Future[np.ndarray] = field(default_factory=Future)
 
 
@@ -42,19 +52,43 @@ class _Call:
     future: Future[Any] = field(default_factory=Future)
 
 
+@dataclass
+class _Locate:
+    """A search's photo for the localiser; the search sends its views once it has the boxes."""
+
+    localiser: Localiser
+    image: Image.Image
+    first_look: Image.Image | None  # the image resized for the localiser, on the search's thread
+    searcher: int  # the thread of the search
+    future: Future[list[tuple[Box, float]]] = field(default_factory=Future)
+
+
 _STOP = object()
+# A search whose views have not come this long after its localiser call has stopped (an error, its
+# deadline): it is no longer waited for.
+VIEWS_EXPECTED_FOR_S = 1.0
 
 
 class ModelWorker:
     """Runs model work on its own thread; see the module's notes. `close()` stops it after the work
     already queued."""
 
-    def __init__(self, embedder: Embedder, max_batch_images: int = 32, max_wait_s: float = 0.0) -> None:
-        if max_batch_images < 1 or max_wait_s < 0:
-            raise ValueError("max_batch_images must be at least 1 and max_wait_s at least 0")
+    def __init__(
+        self,
+        embedder: Embedder,
+        max_batch_images: int = 32,
+        max_wait_s: float = 0.0,
+        follow_s: float = 0.0,
+    ) -> None:
+        if max_batch_images < 1 or max_wait_s < 0 or follow_s < 0:
+            raise ValueError("max_batch_images must be at least 1, max_wait_s and follow_s at least 0")
         self.embedder = embedder
         self.max_batch_images = max_batch_images
         self.max_wait_s = max_wait_s
+        self.follow_s = follow_s
+        # Searches whose localiser call has returned and whose views the worker has not yet taken:
+        # their thread -> when the call returned. Read and written on the worker thread only.
+        self._views_expected: dict[int, float] = {}
         self.batches = 0  # forwards run for photos, and the images they carried: for the tests and metrics
         self.batched_images = 0
         self._queue: queue.Queue[object] = queue.Queue()
@@ -73,12 +107,21 @@ class ModelWorker:
         result: T = job.future.result()
         return result
 
+    def locate(self, localiser: Localiser, image: Image.Image) -> list[tuple[Box, float]]:
+        """localiser.find_all(image) on the worker thread, together with the other searches' photos
+        queued for the same localiser (resized for it here first, when it allows); this thread's
+        search sends its views to embed_images next."""
+        first_look = localiser.first_look(image) if isinstance(localiser, BatchLocaliser) else None
+        job = _Locate(localiser, image, first_look, threading.get_ident())
+        self._queue.put(job)
+        return job.future.result()
+
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not isinstance(self.embedder, SplitEmbedder):
             return self.call(self.embedder.embed_images, images)
         if not images:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        job = _Photos(self.embedder.prepare_images(images))
+        job = _Photos(self.embedder.prepare_images(images), threading.get_ident())
         self._queue.put(job)
         return job.future.result()
 
@@ -94,26 +137,85 @@ class ModelWorker:
                 return
             if isinstance(job, _Call):
                 _settle(job.future, job.run)
+            elif isinstance(job, _Locate):
+                self._run_locates(job, held)
             elif isinstance(job, _Photos):
+                self._views_expected.pop(job.searcher, None)
                 self._run_batch(self._gather(job, held))
+
+    def _run_locates(self, first: _Locate, held: list[object]) -> None:
+        """`first` and the localiser jobs queued right behind it for the same localiser, in one call
+        when the localiser takes several photos at once; a job of another kind goes to `held`."""
+        jobs = [first]
+        while len(jobs) < self.max_batch_images and not held:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(job, _Locate) and job.localiser is first.localiser:
+                jobs.append(job)
+            else:
+                held.append(job)
+        localiser = first.localiser
+        try:
+            if isinstance(localiser, BatchLocaliser):
+                first_looks = [job.first_look for job in jobs if job.first_look is not None]
+                found_each = localiser.find_all_each(
+                    [job.image for job in jobs], first_looks if len(first_looks) == len(jobs) else None
+                )
+            else:
+                found_each = [localiser.find_all(job.image) for job in jobs]
+        except BaseException as exc:
+            for job in jobs:
+                job.future.set_exception(exc)
+            return
+        now = time.monotonic()
+        for job, found in zip(jobs, found_each, strict=True):
+            self._views_expected[job.searcher] = now
+            job.future.set_result(found)
 
     def _gather(self, first: _Photos, held: list[object]) -> list[_Photos]:
         """`first` and the photo jobs queued behind it, up to max_batch_images (one search with more
-        views than that still goes whole); other jobs go to `held`."""
+        views than that still goes whole), running the calls queued among them and following the
+        views they lead to (see the module's notes); a job that cannot join goes to `held`."""
         batch, images = [first], len(first.pixels)
         deadline = time.monotonic() + self.max_wait_s
+        followed = 0.0  # seconds spent waiting for expected views
+        taken: list[object] = []  # a job taken from the queue, waiting to be placed
         while images < self.max_batch_images and not held:
+            if taken:
+                job = taken.pop()
+                if isinstance(job, _Photos) and images + len(job.pixels) <= self.max_batch_images:
+                    self._views_expected.pop(job.searcher, None)
+                    batch.append(job)
+                    images += len(job.pixels)
+                else:
+                    held.append(job)
+                continue
+            now = time.monotonic()
+            wait = deadline - now
+            follow = self.follow_s - followed if self._expecting_views(now) else 0.0
+            timeout = max(wait, follow)
             try:
-                wait = deadline - time.monotonic()
-                job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                job = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(job, _Photos) and images + len(job.pixels) <= self.max_batch_images:
-                batch.append(job)
-                images += len(job.pixels)
+            if follow > 0:  # the time waited past the fixed deadline went to following views
+                followed += max(0.0, time.monotonic() - max(now, deadline))
+            if isinstance(job, _Locate):
+                self._run_locates(job, taken)  # the job that ended its run, if any, is placed next
+            elif isinstance(job, _Call):
+                _settle(job.future, job.run)
             else:
-                held.append(job)
+                taken.append(job)
+        held.extend(taken)
         return batch
+
+    def _expecting_views(self, now: float) -> bool:
+        for searcher, since in list(self._views_expected.items()):
+            if now - since > VIEWS_EXPECTED_FOR_S:
+                del self._views_expected[searcher]
+        return bool(self._views_expected)
 
     def _run_batch(self, batch: list[_Photos]) -> None:
         assert isinstance(self.embedder, SplitEmbedder)
@@ -168,4 +270,4 @@ class WorkerLocaliser:
         self.worker = worker
 
     def find_all(self, image: Image.Image) -> list[tuple[Box, float]]:
-        return self.worker.call(self.localiser.find_all, image)
+        return self.worker.locate(self.localiser, image)

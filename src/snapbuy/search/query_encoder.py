@@ -3,8 +3,8 @@ the localiser's when there is one, else by the grid crop that best matches the c
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -22,6 +22,18 @@ class Localiser(Protocol):
     boxes with the net's confidence, best first."""
 
     def find_all(self, image: Image.Image) -> list[tuple[Box, float]]: ...
+
+
+@runtime_checkable
+class BatchLocaliser(Localiser, Protocol):
+    """A localiser that also takes several photos in one go, for less than one call each, and whose
+    first step (first_look: resizing) can be done beforehand on the caller's thread."""
+
+    def first_look(self, image: Image.Image) -> Image.Image: ...
+
+    def find_all_each(
+        self, images: Sequence[Image.Image], first_looks: Sequence[Image.Image] | None = None
+    ) -> list[list[tuple[Box, float]]]: ...
 
 
 # The least detail an upload keeps on its longer side: a demo model with 48-pixel input kept 192 and

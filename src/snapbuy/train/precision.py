@@ -13,33 +13,10 @@ from pathlib import Path
 
 import torch
 
+from snapbuy.device import CPUINFO, native_bf16
 from snapbuy.errors import InvalidParameterError
 
 PRECISIONS = ("auto", "fp32", "bf16")
-# /proc/cpuinfo flags of CPUs with bfloat16 arithmetic in hardware (Intel AMX, AVX512-BF16; the
-# latter also on AMD Zen 4 and later).
-NATIVE_BF16_CPU_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
-CPUINFO = Path("/proc/cpuinfo")
-
-
-def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
-    """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
-    try:
-        text = cpuinfo.read_text(errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
-
-
-def native_bf16(device: torch.device, cpuinfo: Path = CPUINFO) -> bool:
-    """Whether `device` computes bfloat16 in hardware."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    return bool(NATIVE_BF16_CPU_FLAGS & cpu_flags(cpuinfo))
 
 
 def resolve_precision(requested: str, device: torch.device, cpuinfo: Path = CPUINFO) -> str:
