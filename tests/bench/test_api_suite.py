@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from snapbuy.bench.api_suite import api_benchmark
+from snapbuy.bench.api_suite import LevelFigures, _median_level, api_benchmark
 from snapbuy.errors import BundleNotFoundError, SnapbuyError
 
 PHOTOS = sorted((Path(__file__).parents[1] / "data" / "sample-catalog" / "images").glob("*.jpg"))[:3]
@@ -35,3 +35,17 @@ def test_a_server_that_dies_is_reported_with_its_output(tmp_path: Path, sample_i
     # An invalid setting makes `snapbuy serve` exit at once.
     with pytest.raises(SnapbuyError, match=r"(?is)did not become ready \(exit code [1-9].*max_k"):
         api_benchmark(sample_index, [b"x"], tmp_path / "out", requests=1, env={"SNAPBUY_MAX_K": "0"})
+
+
+def test_a_level_timed_in_several_rounds_gets_the_median_of_each_figure() -> None:
+    rounds = [
+        LevelFigures(8, 48, errors, {"p50": p50, "p99": p99}, rate)
+        for errors, p50, p99, rate in [
+            (0, 900.0, 1300.0, 9.0),
+            (1, 800.0, 1000.0, 9.8),
+            (0, 850.0, 1900.0, 8.1),
+        ]
+    ]
+    merged = _median_level(rounds)
+    assert (merged.concurrency, merged.requests, merged.errors) == (8, 144, 1)
+    assert merged.latency_ms == {"p50": 850.0, "p99": 1300.0} and merged.requests_per_second == 9.0

@@ -22,8 +22,10 @@ def test_forwards_and_uploads_are_reported_against_the_float32_forward(
     forwards = bare_forwards(TINY_SPEC, Path("models"), tmp_path / "graphs", ["torch", "onnxruntime"], 3)
     assert [f.backend for f in forwards] == ["torch", "onnxruntime"]
     assert all(f.batch1_ms > 0 and f.batch16_images_per_s > 0 for f in forwards)
-    levels = serve_and_time(sample_index, [p.read_bytes() for p in PHOTOS], {}, (1, 2), 4, query="?k=4")
-    assert [(lv.concurrency, lv.requests) for lv in levels] == [(1, 4), (2, 4)]
+    levels = serve_and_time(
+        sample_index, [p.read_bytes() for p in PHOTOS], {}, (1, 2), 4, query="?k=4", rounds=2
+    )
+    assert [(lv.concurrency, lv.requests) for lv in levels] == [(1, 8), (2, 8)]  # two rounds of 4
     assert all(lv.errors == 0 and lv.latency_ms["p50"] <= lv.latency_ms["p99"] for lv in levels)
     json_path, md_path = write_query_results(
         tmp_path / "out",
@@ -32,6 +34,7 @@ def test_forwards_and_uploads_are_reported_against_the_float32_forward(
         {
             "model": TINY_SPEC,
             "photos": len(PHOTOS),
+            "rounds": 2,
             "backends_not_timed": {"torch-fp16": "a CPU emulates float16"},
         },
     )
@@ -40,3 +43,4 @@ def test_forwards_and_uploads_are_reported_against_the_float32_forward(
     report = md_path.read_text()
     assert "x torch's float32 batch-1 forward" in report and "| onnxruntime |" in report
     assert "Not timed: torch-fp16, since a CPU emulates float16." in report
+    assert "Levels timed in turn in 2 rounds; medians." in report

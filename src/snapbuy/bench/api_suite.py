@@ -5,6 +5,7 @@ is reported next to a single client (latency and throughput ratios)."""
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,15 +68,33 @@ def serve_and_time(
     *,
     query: str = "",
     warm_uploads: int = 1,
+    rounds: int = 1,
 ) -> list[LevelFigures]:
     """Start `snapbuy serve --index INDEX` on a free loopback port, send `warm_uploads` photos, time
     at least `requests` uploads (two per client) to POST /v1/search`query` at each concurrency
-    level, and stop the server."""
+    level, and stop the server. With several `rounds`, the levels are timed in turn in each round
+    (so that the machine's drift touches every level alike), and each figure is the median over the
+    rounds."""
     with running_server(index, env) as (base, _):
         url = f"{base}/v1/search{query}"
         for photo in photos[:warm_uploads]:
             post_photo(url, photo)
-        return [time_level(url, photos, c, max(requests, 2 * c)) for c in concurrency]
+        timed = [
+            [time_level(url, photos, c, max(requests, 2 * c)) for c in concurrency] for _ in range(rounds)
+        ]
+    return [_median_level([each[i] for each in timed]) for i in range(len(concurrency))]
+
+
+def _median_level(rounds: list[LevelFigures]) -> LevelFigures:
+    """One level's figures over several rounds: requests and errors summed, rates and latency
+    percentiles their medians."""
+    return LevelFigures(
+        concurrency=rounds[0].concurrency,
+        requests=sum(r.requests for r in rounds),
+        errors=sum(r.errors for r in rounds),
+        latency_ms={k: statistics.median(r.latency_ms[k] for r in rounds) for k in rounds[0].latency_ms},
+        requests_per_second=statistics.median(r.requests_per_second for r in rounds),
+    )
 
 
 def api_benchmark(

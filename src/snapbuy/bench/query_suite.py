@@ -92,7 +92,12 @@ def write_query_results(
             f"## POST /v1/search over HTTP, backend {server.backend}",
             "",
             f"p50 at one client: {single.latency_ms['p50']:.0f} ms = "
-            f"{single.latency_ms['p50'] / fp32:.2f}x torch's float32 batch-1 forward ({fp32:.0f} ms).",
+            f"{single.latency_ms['p50'] / fp32:.2f}x torch's float32 batch-1 forward ({fp32:.0f} ms)."
+            + (
+                f" Levels timed in turn in {settings['rounds']} rounds; medians."
+                if settings.get("rounds", 1) > 1
+                else ""
+            ),
             "",
             "| clients | requests | errors | p50 ms | p95 ms | p99 ms | requests/s | throughput vs 1 |",
             "|---|---|---|---|---|---|---|---|",

@@ -189,6 +189,7 @@ def run_query_suite(request: BenchRequest) -> list[Path]:
     spec = request.model or SPEED_MODEL_SPEC
     concurrency = (1, 4, 8, 16)
     requests = 16 if quick else 48
+    rounds = 1 if quick else 3  # the levels in turn, medians: one client's rate drifted 20 % run to run
     with tempfile.TemporaryDirectory(prefix="snapbuy-query-") as tmp:
         catalog, photos = _shop(Path(tmp) / "shop", 60 if quick else 120, 24 if quick else 48)
         graphs = Path(tmp) / "graphs"
@@ -222,13 +223,14 @@ def run_query_suite(request: BenchRequest) -> list[Path]:
         for backend in (TORCH, fastest):
             request.say(f"photo uploads at {concurrency} clients, backend {backend}")
             levels = serve_and_time(
-                index, uploads, {**env, "SNAPBUY_BACKEND": backend}, concurrency, requests
+                index, uploads, {**env, "SNAPBUY_BACKEND": backend}, concurrency, requests, rounds=rounds
             )
             servers.append(ServerFigures(backend, levels))
         figures = {
             "model": spec,
             "photos": len(photos),
             "requests_per_level": requests,
+            "rounds": rounds,
             "localiser_steps": trained.steps,
             "photos_where_the_localiser_finds_a_box": f"{found}/{len(photos)}",
             "torch_threads": torch.get_num_threads(),

@@ -2,7 +2,7 @@
 same weights exported to ONNX and run by ONNX Runtime (float32, or int8 weights) or OpenVINO.
 
 On a CPU the exported graph runs a batch-1 forward of ViT-B-32 1.6-1.8x faster than torch's eager
-mode, and int8 weights faster still (docs/experiments/2026-12-04-inference-backends.md). The text tower
+mode, and int8 weights faster still (docs/benchmarks.md#the-real-model-on-the-cpu). The text tower
 stays in torch: a text query is one short forward. Half precision pays where the hardware computes it
 (a GPU; a CPU with AVX512-BF16 or AMX for bfloat16); elsewhere torch emulates it, several times slower
 than float32, so a server asked for it says so.
@@ -86,7 +86,9 @@ def emulated_precision(backend: str, device: torch.device) -> str | None:
     if backend == TORCH_FP16 and device.type == "cpu":
         return "a CPU emulates float16"
     if backend == TORCH_BF16 and not native_bf16(device):
-        return f"this {device.type.upper()} emulates bfloat16 (it has no AVX512-BF16 or AMX)"
+        if device.type == "cpu":
+            return "this CPU emulates bfloat16 (it has no AVX512-BF16 or AMX)"
+        return f"{device.type} device {device} has no bfloat16 arithmetic"
     return None
 
 
