@@ -213,6 +213,8 @@ def embed_benchmark(
             f"forward at batch {PIPELINE_BATCH}, one loop): {figures.reference_images_per_second:.2f} "
             f"images/s; the indexing pipeline ({identity.backend}) is "
             f"{figures.pipeline_images_per_second / figures.reference_images_per_second:.2f}x it "
-            f"(medians of {figures.rounds} rounds run in turn).",
+            + (
+                f"(medians of {figures.rounds} rounds run in turn)." if figures.rounds > 1 else "(one round)."
+            ),
         ]
     return write_results(out_dir, "embed", payload, "\n".join(lines) + "\n"), figures

@@ -88,26 +88,18 @@ def run_embed_suite(request: BenchRequest) -> list[Path]:
         if settings.backend == TORCH
         else settings_embedder(spec, settings.model_copy(update={"backend": TORCH}))
     )
-    rounds = 1 if request.quick else 3
-    if request.photos is not None:
-        paths, _ = embed_benchmark(
-            embedder,
-            jpeg_files(request.photos),
-            request.out,
-            crop_scales=settings.crop_scales,
-            reference=reference,
-            rounds=rounds,
-        )
-        return list(paths)
     with tempfile.TemporaryDirectory(prefix="snapbuy-embed-") as tmp:
-        _, photos = _shop(Path(tmp), 40, 16 if request.quick else 64)
+        if request.photos is not None:
+            photos = jpeg_files(request.photos)
+        else:
+            _, photos = _shop(Path(tmp), 40, 16 if request.quick else 64)
         paths, _ = embed_benchmark(
             embedder,
             photos,
             request.out,
             crop_scales=settings.crop_scales,
             reference=reference,
-            rounds=rounds,
+            rounds=1 if request.quick else 3,
         )
     return list(paths)
 

@@ -138,16 +138,18 @@ class ModelWorker:
             if isinstance(job, _Call):
                 _settle(job.future, job.run)
             elif isinstance(job, _Locate):
-                self._run_locates(job, held)
+                if (stray := self._run_locates(job)) is not None:
+                    held.append(stray)
             elif isinstance(job, _Photos):
                 self._views_expected.pop(job.searcher, None)
                 self._run_batch(self._gather(job, held))
 
-    def _run_locates(self, first: _Locate, held: list[object]) -> None:
+    def _run_locates(self, first: _Locate) -> object | None:
         """`first` and the localiser jobs queued right behind it for the same localiser, in one call
-        when the localiser takes several photos at once; a job of another kind goes to `held`."""
-        jobs = [first]
-        while len(jobs) < self.max_batch_images and not held:
+        when the localiser takes several photos at once. Returns the job of another kind that ended
+        the run, taken from the queue and not yet run, if any."""
+        jobs, stray = [first], None
+        while len(jobs) < self.max_batch_images:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
@@ -155,7 +157,8 @@ class ModelWorker:
             if isinstance(job, _Locate) and job.localiser is first.localiser:
                 jobs.append(job)
             else:
-                held.append(job)
+                stray = job
+                break
         localiser = first.localiser
         try:
             if isinstance(localiser, BatchLocaliser):
@@ -168,11 +171,12 @@ class ModelWorker:
         except BaseException as exc:
             for job in jobs:
                 job.future.set_exception(exc)
-            return
+            return stray
         now = time.monotonic()
         for job, found in zip(jobs, found_each, strict=True):
             self._views_expected[job.searcher] = now
             job.future.set_result(found)
+        return stray
 
     def _gather(self, first: _Photos, held: list[object]) -> list[_Photos]:
         """`first` and the photo jobs queued behind it, up to max_batch_images (one search with more
@@ -181,34 +185,29 @@ class ModelWorker:
         batch, images = [first], len(first.pixels)
         deadline = time.monotonic() + self.max_wait_s
         followed = 0.0  # seconds spent waiting for expected views
-        taken: list[object] = []  # a job taken from the queue, waiting to be placed
         while images < self.max_batch_images and not held:
-            if taken:
-                job = taken.pop()
-                if isinstance(job, _Photos) and images + len(job.pixels) <= self.max_batch_images:
-                    self._views_expected.pop(job.searcher, None)
-                    batch.append(job)
-                    images += len(job.pixels)
-                else:
-                    held.append(job)
-                continue
             now = time.monotonic()
             wait = deadline - now
             follow = self.follow_s - followed if self._expecting_views(now) else 0.0
             timeout = max(wait, follow)
             try:
-                job = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                job: object | None = (
+                    self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             if follow > 0:  # the time waited past the fixed deadline went to following views
                 followed += max(0.0, time.monotonic() - max(now, deadline))
             if isinstance(job, _Locate):
-                self._run_locates(job, taken)  # the job that ended its run, if any, is placed next
-            elif isinstance(job, _Call):
+                job = self._run_locates(job)  # the job that ended its run, if any, is placed below
+            if isinstance(job, _Call):
                 _settle(job.future, job.run)
-            else:
-                taken.append(job)
-        held.extend(taken)
+            elif isinstance(job, _Photos) and images + len(job.pixels) <= self.max_batch_images:
+                self._views_expected.pop(job.searcher, None)
+                batch.append(job)
+                images += len(job.pixels)
+            elif job is not None:
+                held.append(job)
         return batch
 
     def _expecting_views(self, now: float) -> bool:
