@@ -57,3 +57,21 @@ def test_a_wrong_output_name_is_a_clear_error(tmp_path: Path) -> None:
         build_app(), ["train-localiser", str(SAMPLE_CATALOG), "--out", str(tmp_path / "shop.pt")]
     )
     assert result.exit_code == 2 and "must end in .localiser.pt" in result.output
+
+
+def test_train_localiser_goes_on_from_a_localiser(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.localiser.pt", tmp_path / "b.localiser.pt"
+    args = [str(SAMPLE_CATALOG), "--max-steps", "1", "--device", "cpu", "--precision", "fp32"]
+    made = CliRunner().invoke(build_app(), ["train-localiser", *args, "--out", str(first)])
+    assert made.exit_code == 0, made.output
+    went_on = CliRunner().invoke(
+        build_app(),
+        ["train-localiser", *args, "--out", str(second), "--start-from", str(first), "--seed", "1"],
+    )
+    assert went_on.exit_code == 0, went_on.output
+    assert second.is_file() and second.read_bytes() != first.read_bytes()
+    missing = CliRunner().invoke(
+        build_app(),
+        ["train-localiser", *args, "--out", str(second), "--start-from", str(tmp_path / "gone.pt")],
+    )
+    assert missing.exit_code != 0 and "cannot load the product localiser" in missing.output

@@ -23,6 +23,7 @@ from snapbuy.train.localiser_training import (
     CLOSE_UP_MARGINS,
     DECOY_EVERY,
     DECOY_PRODUCT_SHARE,
+    INPUT_SIDE,
     POOL_SIZE,
     RENDER_FACTOR,
     SCENE_SIZE,
@@ -35,6 +36,7 @@ from snapbuy.train.localiser_training import (
     mirrored,
     scene_pool,
     scene_pool_size,
+    scene_size,
     train_localiser,
 )
 
@@ -212,3 +214,19 @@ def test_at_least_one_step_even_without_time(cut_outs: list[Image.Image], tmp_pa
     assert len(losses) == 1
     localiser.save(tmp_path / "x.localiser.pt")
     assert ProductLocaliser.load(tmp_path / "x.localiser.pt").input_side == min(SCENE_SIZE)
+
+
+def test_scenes_are_three_by_four_in_whole_cells() -> None:
+    assert scene_size(INPUT_SIDE) == SCENE_SIZE == (72, 96)
+    assert scene_size(96) == (96, 128)
+    assert scene_size(40) == (40, 56)  # 53.3 rounded to whole cells of 8
+
+
+def test_a_localiser_trained_at_another_side_sees_photos_at_it(
+    cut_outs: list[Image.Image], tmp_path: Path
+) -> None:
+    pool = scene_pool(cut_outs, 2, seed=0, input_side=96)
+    assert pool.scenes.shape[2:] == (128, 96) and pool.close_ups.shape[2:] == (96, 96)
+    localiser, _ = train_localiser(cut_outs, seconds=0, seed=0, pool_size=2, input_side=96)
+    localiser.save(tmp_path / "x.localiser.pt")
+    assert ProductLocaliser.load(tmp_path / "x.localiser.pt").input_side == 96

@@ -127,6 +127,21 @@ def train_localiser_command(
     precision: Annotated[
         str, typer.Option("--precision", help="auto, fp32 or bf16 (as for `snapbuy train`)")
     ] = "auto",
+    start_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--start-from",
+            help="a localiser to go on training rather than a new one (give another --seed for new scenes)",
+        ),
+    ] = None,
+    input_side: Annotated[
+        int | None,
+        typer.Option(
+            "--input-side",
+            help="short side, in pixels, of photos as the localiser sees them (a multiple of 8; default "
+            "72); 96 finds small products more often, for about 1.7 times the training time per step",
+        ),
+    ] = None,
 ) -> None:
     """A product localiser alone, for a pretrained model (no CLIP training): it learns to find the
     catalog's products in photos from scenes drawn with their cut-outs. Search uses it when
@@ -134,7 +149,15 @@ def train_localiser_command(
     from snapbuy.train.localiser_only import train_localiser_only
 
     report = train_localiser_only(
-        catalog, out, minutes=minutes, max_steps=max_steps, seed=seed, device=device, precision=precision
+        catalog,
+        out,
+        minutes=minutes,
+        max_steps=max_steps,
+        seed=seed,
+        device=device,
+        precision=precision,
+        start_from=start_from,
+        input_side=input_side,
     )
     typer.echo(
         f"trained the product localiser {report.steps} steps in {report.seconds:.0f} s on "

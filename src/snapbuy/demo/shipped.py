@@ -141,15 +141,22 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-# The commands that trained the shipped model (docs/demo.md#shipped-model), recorded in provenance.json.
+# The commands that trained the shipped model (docs/demo.md#shipped-model), recorded in provenance.json:
+# the model, then its localiser in four rounds, each going on from the one before on new scenes.
 TRAINING_COMMANDS = (
     "snapbuy demo-data demo; "
     "OMP_NUM_THREADS=1 snapbuy train demo/catalog.csv --out models/demo-clip.pt --minutes 600 "
     "--max-steps 4500 --localiser-minutes 0 --seed 0; "
+    "snapbuy train-localiser demo/catalog.csv --out models/round1.localiser.pt --minutes 600 "
+    "--max-steps 5000 --seed 0; "
+    "snapbuy train-localiser demo/catalog.csv --out models/round2.localiser.pt --minutes 600 "
+    "--max-steps 5000 --seed 1 --start-from models/round1.localiser.pt; "
+    "snapbuy train-localiser demo/catalog.csv --out models/round3.localiser.pt --minutes 600 "
+    "--max-steps 5000 --seed 2 --start-from models/round2.localiser.pt; "
     "snapbuy train-localiser demo/catalog.csv --out models/demo-clip.localiser.pt --minutes 600 "
-    "--max-steps 5000 --seed 0"
+    "--max-steps 4000 --seed 3 --start-from models/round3.localiser.pt --input-side 96"
 )
-TRAINING_LOCALISER_STEPS = 5000
+TRAINING_LOCALISER_STEPS = 19000
 
 
 def main(argv: list[str] | None = None) -> None:

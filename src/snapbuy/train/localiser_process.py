@@ -23,7 +23,8 @@ from PIL import Image
 
 from snapbuy.errors import SnapbuyError
 from snapbuy.imaging import LOCAL_FILE_MAX_BYTES, LOCAL_FILE_MAX_PIXELS, load_image_file
-from snapbuy.train.localiser_training import localiser_cut_out, train_localiser
+from snapbuy.localiser import ProductMapNet
+from snapbuy.train.localiser_training import INPUT_SIDE, localiser_cut_out, train_localiser
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +63,21 @@ def train_here(
     device: torch.device,
     precision: str,
     max_steps: int | None = None,
+    start_from: ProductMapNet | None = None,
+    input_side: int = INPUT_SIDE,
 ) -> TrainedLocaliser:
     """Train on the products' cut-outs in this process, on `device` in `precision` ("fp32" or
-    "bf16"), with torch's current threads, for `seconds` or `max_steps` steps, whichever ends first."""
+    "bf16"), with torch's current threads, for `seconds` or `max_steps` steps, whichever ends first;
+    from `start_from`'s weights when given, on scenes whose short side is `input_side`."""
     localiser, losses = train_localiser(
-        cut_outs, seconds, seed, max_steps=max_steps, device=device, precision=precision
+        cut_outs,
+        seconds,
+        seed,
+        max_steps=max_steps,
+        device=device,
+        precision=precision,
+        start_from=start_from,
+        input_side=input_side,
     )
     buffer = io.BytesIO()
     localiser.save(buffer)

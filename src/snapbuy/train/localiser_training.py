@@ -45,7 +45,12 @@ log = logging.getLogger(__name__)
 # draws the box, and the steps a smaller input saves find as many products
 # (docs/experiments/2026-11-30-localiser.md#input-side-72).
 SCENE_SIZE = (72, 96)
+INPUT_SIDE = SCENE_SIZE[0]
 RENDER_FACTOR = 4
+# The sides a longer training may choose instead (train-localiser --input-side): at 96 the shipped
+# demo localiser found small products that it missed at 72, for about 1.7 times the time per step
+# (docs/experiments/2026-12-05-localiser-rounds.md).
+MIN_INPUT_SIDE, MAX_INPUT_SIDE = 32, 256
 # Close-ups for the second look: squares of about REFINE_MARGIN times the product's longer side, their
 # centre off the product's by up to CLOSE_UP_SHIFT of that side, as a first look's box often is.
 CLOSE_UP_MARGINS = (REFINE_MARGIN - 0.25, REFINE_MARGIN + 0.45)
@@ -86,6 +91,12 @@ BOX_LOSS_WEIGHT = 1.0
 NET_WIDTH = 24
 # Cut-outs are made from catalog images shrunk to this side: the scenes are small.
 CUT_OUT_SIDE = 128
+
+
+def scene_size(input_side: int) -> tuple[int, int]:
+    """A 3:4 portrait training scene whose short side is `input_side` (SCENE_SIZE for 72), its long
+    side in whole map cells."""
+    return input_side, max(CELL, round(input_side * 4 / 3 / CELL) * CELL)
 
 
 def localiser_cut_out(image: Image.Image) -> Image.Image:
@@ -158,11 +169,11 @@ def mirrored(
 
 
 def _close_up(
-    photo: Image.Image, box: tuple[int, int, int, int], rng: random.Random, decoy: bool = False
+    photo: Image.Image, box: tuple[int, int, int, int], rng: random.Random, out: int, decoy: bool = False
 ) -> tuple[np.ndarray, list[float]]:
-    """A square around `box`, as the second look frames a first box, at the localiser's input side,
-    and the box inside it. A decoy is a square of the same size elsewhere in the photo, away from the
-    product (its box is all zeros)."""
+    """A square around `box`, as the second look frames a first box, `out` pixels on a side (the
+    localiser's input side), and the box inside it. A decoy is a square of the same size elsewhere in
+    the photo, away from the product (its box is all zeros)."""
     x0, y0, x1, y1 = box
     longer = max(x1 - x0, y1 - y0)
     side = longer * rng.uniform(*CLOSE_UP_MARGINS)
@@ -172,7 +183,6 @@ def _close_up(
         cx, cy = _away_from(box, side, photo.size, rng)
     left, top = round(cx - side / 2), round(cy - side / 2)
     right, bottom = left + round(side), top + round(side)
-    out = min(SCENE_SIZE)
     crop = crop_with_edges(photo, (left, top, right, bottom)).resize((out, out), Image.Resampling.BILINEAR)
     factor = out / (right - left)
     if decoy:
@@ -216,11 +226,14 @@ def _clear_of(
     return clear
 
 
-def scene_pool(sprites: Sequence[Image.Image], count: int, seed: int) -> ScenePool:
-    """`count` scenes with one product each, a close-up of each, and a decoy from every DECOY_EVERY-th."""
+def scene_pool(
+    sprites: Sequence[Image.Image], count: int, seed: int, input_side: int = INPUT_SIDE
+) -> ScenePool:
+    """`count` scenes with one product each, a close-up of each, and a decoy from every DECOY_EVERY-th;
+    scenes of scene_size(input_side), close-ups input_side square."""
     rng = random.Random(seed)
-    width, height = SCENE_SIZE
-    side = min(SCENE_SIZE)
+    width, height = scene_size(input_side)
+    side = input_side
     decoys = count // DECOY_EVERY
     scenes = np.zeros((count, height, width, 3), dtype=np.uint8)
     close_ups = np.zeros((count + decoys, side, side, 3), dtype=np.uint8)
@@ -233,13 +246,15 @@ def scene_pool(sprites: Sequence[Image.Image], count: int, seed: int) -> ScenePo
         photo, box = draw_scene(
             sprites[rng.randrange(len(sprites))], rng, drawn, TRAINING_FAMILIES, distractor_boxes=distractors
         )
-        scenes[i] = np.asarray(photo.resize(SCENE_SIZE, Image.Resampling.BILINEAR))
+        scenes[i] = np.asarray(photo.resize((width, height), Image.Resampling.BILINEAR))
         scene_boxes[i] = [v / RENDER_FACTOR for v in box]
-        close_ups[i], close_up_boxes[i] = _close_up(photo, box, rng)
+        close_ups[i], close_up_boxes[i] = _close_up(photo, box, rng, side)
         if i % DECOY_EVERY == DECOY_EVERY - 1:
             clear = _clear_of(box, distractors)
             close_ups[count + i // DECOY_EVERY], _ = (
-                _close_up(photo, rng.choice(clear), rng) if clear else _close_up(photo, box, rng, decoy=True)
+                _close_up(photo, rng.choice(clear), rng, side)
+                if clear
+                else _close_up(photo, box, rng, side, decoy=True)
             )
     return ScenePool(
         torch.from_numpy(scenes).permute(0, 3, 1, 2).contiguous(),
@@ -270,18 +285,22 @@ def train_localiser(
     width: int | None = None,
     device: torch.device | None = None,
     precision: str = "fp32",
+    start_from: ProductMapNet | None = None,
+    input_side: int = INPUT_SIDE,
 ) -> tuple[ProductLocaliser, list[float]]:
     """Train on scenes of `sprites` (RGBA cut-outs) on `device` (the CPU by default), the net's
     forward passes in `precision` ("fp32", or "bf16" autocast: train/precision.py), alternating
     batches of whole scenes and of close-ups, for `seconds` in all: drawing the scenes, then at least one
-    step, and at most `max_steps` when given. Returns the localiser (on the CPU, where search runs it)
-    and the loss of every step."""
+    step, and at most `max_steps` when given. `start_from`: a trained net to go on training (its width
+    wins over `width`), on scenes this seed draws, with the learning rate warmed up and decayed again.
+    `input_side`: the short side of the scenes, and so of photos as the localiser will see them.
+    Returns the localiser (on the CPU, where search runs it) and the loss of every step."""
     device = device or torch.device("cpu")
     began = time.perf_counter()
     torch.manual_seed(seed)
     if pool_size is None:
         pool_size = scene_pool_size(seconds, max_steps)
-    pool = scene_pool(sprites, pool_size, seed)
+    pool = scene_pool(sprites, pool_size, seed, input_side)
     steps_seconds = max(0.0, seconds - (time.perf_counter() - began))  # what drawing the scenes left
     log.info(
         "training the product localiser for %.0f s%s on %d scenes and their close-ups",
@@ -289,7 +308,10 @@ def train_localiser(
         "" if max_steps is None else f" or {max_steps} steps",
         pool_size,
     )
-    net = ProductMapNet(width or NET_WIDTH).train().to(device).to(memory_format=torch.channels_last)
+    net = ProductMapNet(start_from.width if start_from is not None else width or NET_WIDTH)
+    if start_from is not None:
+        net.load_state_dict(start_from.state_dict())
+    net = net.train().to(device).to(memory_format=torch.channels_last)
     # Fused: all parameters in one kernel, a little faster
     # (docs/experiments/2026-11-30-precision-and-cpu-kernels.md#fused-adamw).
     optimizer = torch.optim.AdamW(net.parameters(), lr=LEARNING_RATE, weight_decay=1e-4, fused=True)
@@ -323,4 +345,4 @@ def train_localiser(
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         losses.append(float(loss.detach()))
-    return ProductLocaliser(net.to("cpu").eval(), min(SCENE_SIZE)), losses
+    return ProductLocaliser(net.to("cpu").eval(), input_side), losses
