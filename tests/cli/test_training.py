@@ -66,9 +66,10 @@ def test_train_localiser_goes_on_from_a_localiser(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     went_on = CliRunner().invoke(
         build_app(),
-        ["train-localiser", *args, "--out", str(second), "--start-from", str(first), "--seed", "1"],
+        ["train-localiser", *args, "--out", str(second), "--start-from", str(first), "--input-side", "96"],
     )
     assert went_on.exit_code == 0, went_on.output
+    assert "photos seen at 96 px" in went_on.output
     assert second.is_file() and second.read_bytes() != first.read_bytes()
     missing = CliRunner().invoke(
         build_app(),

@@ -161,6 +161,7 @@ def train_localiser_command(
     )
     typer.echo(
         f"trained the product localiser {report.steps} steps in {report.seconds:.0f} s on "
-        f"{report.products} products' cut-outs ({report.precision}, loss {report.first_loss:.2f} -> "
+        f"{report.products} products' cut-outs ({report.precision}, photos seen at {report.input_side} px, "
+        f"loss {report.first_loss:.2f} -> "
         f"{report.last_loss:.2f}); search with it: SNAPBUY_LOCALISER={report.path}"
     )
