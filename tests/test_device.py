@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from snapbuy import device
-from snapbuy.device import cpu_flags, resolve_device
+from snapbuy.device import cpu_flags, cpuinfo_value, resolve_device
 from snapbuy.errors import ConfigError
 from tests.fakes import cpuinfo_file
 
@@ -47,3 +47,10 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path: Path) -> None:
         "avx512_bf16",
     }
     assert cpu_flags(tmp_path / "missing") == frozenset()  # not Linux: no flags, so no bfloat16
+
+
+def test_a_cpuinfo_value_is_the_first_processors(tmp_path: Path) -> None:
+    listing = cpuinfo_file(tmp_path, "avx2")
+    assert cpuinfo_value("model name", listing) == "Some CPU"
+    assert cpuinfo_value("microcode", listing) is None
+    assert cpuinfo_value("model name", tmp_path / "missing") is None

@@ -51,17 +51,23 @@ def resolve_device(requested: str | None, hint: str = DEFAULT_HINT) -> str:
     return str(device)
 
 
-def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
-    """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
+def cpuinfo_value(key: str, cpuinfo: Path = CPUINFO) -> str | None:
+    """The first value of `key` ("flags", "model name") in Linux's CPU listing; None where the
+    listing or the key is missing."""
     try:
         text = cpuinfo.read_text(errors="replace")
     except OSError:
-        return frozenset()
+        return None
     for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return frozenset(value.split())
-    return frozenset()
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them; empty where there is no /proc/cpuinfo."""
+    return frozenset((cpuinfo_value("flags", cpuinfo) or "").split())
 
 
 def native_bf16(device: torch.device, cpuinfo: Path = CPUINFO) -> bool:

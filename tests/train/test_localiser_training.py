@@ -26,7 +26,6 @@ from snapbuy.train.localiser_training import (
     INPUT_SIDE,
     POOL_SIZE,
     RENDER_FACTOR,
-    SCENE_SIZE,
     SCENES_PER_SECOND,
     SCENES_PER_STEP,
     _clear_of,
@@ -88,14 +87,15 @@ def test_mirroring_moves_the_box_with_the_pixels() -> None:
 def test_scene_pool_is_deterministic_and_every_image_holds_its_product(cut_outs: list[Image.Image]) -> None:
     pool = scene_pool(cut_outs, 6, seed=3)
     again = scene_pool(cut_outs, 6, seed=3)
-    side = min(SCENE_SIZE)
+    side = INPUT_SIDE
+    scene = scene_size(INPUT_SIDE)
     decoys = 6 // DECOY_EVERY
-    assert pool.scenes.shape == (6, 3, SCENE_SIZE[1], SCENE_SIZE[0]) and pool.scenes.dtype == torch.uint8
+    assert pool.scenes.shape == (6, 3, scene[1], scene[0]) and pool.scenes.dtype == torch.uint8
     assert pool.close_ups.shape == (6 + decoys, 3, side, side)
     assert pool.close_up_present.tolist() == [True] * 6 + [False] * decoys
     assert torch.equal(pool.scenes, again.scenes) and torch.equal(pool.close_ups, again.close_ups)
     close_up_boxes = pool.close_up_boxes[:6]
-    for boxes, (width, height) in ((pool.scene_boxes, SCENE_SIZE), (close_up_boxes, (side, side))):
+    for boxes, (width, height) in ((pool.scene_boxes, scene), (close_up_boxes, (side, side))):
         assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
         assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= width).all() and (boxes[:, 3] <= height).all()
     # A close-up is framed around its product: the box's longer side fills most of it.
@@ -153,7 +153,7 @@ def test_scenes_are_drawn_large_and_shrunk_with_their_box(
 
     monkeypatch.setattr(localiser_training, "shopper_photo", white_square_photo)
     pool = scene_pool([Image.new("RGBA", (8, 8))], DECOY_EVERY, seed=0)
-    assert asked == [(SCENE_SIZE[0] * RENDER_FACTOR, SCENE_SIZE[1] * RENDER_FACTOR)] * DECOY_EVERY
+    assert asked == [(72 * RENDER_FACTOR, 96 * RENDER_FACTOR)] * DECOY_EVERY
     assert pool.scene_boxes[0].tolist() == [8, 8, 24, 24]
     assert pool.scenes[0, :, 16, 16].tolist() == [255, 255, 255]
     assert pool.scenes[0, :, 60, 60].tolist() == [0, 0, 0]
@@ -213,11 +213,11 @@ def test_at_least_one_step_even_without_time(cut_outs: list[Image.Image], tmp_pa
     localiser, losses = train_localiser(cut_outs, seconds=0, seed=0, pool_size=8)
     assert len(losses) == 1
     localiser.save(tmp_path / "x.localiser.pt")
-    assert ProductLocaliser.load(tmp_path / "x.localiser.pt").input_side == min(SCENE_SIZE)
+    assert ProductLocaliser.load(tmp_path / "x.localiser.pt").input_side == INPUT_SIDE
 
 
 def test_scenes_are_three_by_four_in_whole_cells() -> None:
-    assert scene_size(INPUT_SIDE) == SCENE_SIZE == (72, 96)
+    assert scene_size(INPUT_SIDE) == (72, 96)
     assert scene_size(96) == (96, 128)
     assert scene_size(40) == (40, 56)  # 53.3 rounded to whole cells of 8
 

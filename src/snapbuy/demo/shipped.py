@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snapbuy.device import cpuinfo_value
 from snapbuy.embed.weights import file_sha256, training_record
 from snapbuy.errors import ModelError
 
@@ -132,13 +133,7 @@ def _torch_version() -> str:
 
 
 def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return cpuinfo_value("model name") or platform.processor() or "unknown CPU"
 
 
 # The commands that trained the shipped model (docs/demo.md#shipped-model), recorded in provenance.json:

@@ -38,14 +38,13 @@ from snapbuy.train.schedule import budget_progress, warmup_cosine, within_budget
 
 log = logging.getLogger(__name__)
 
-# Training scenes: 3:4 portrait at the localiser's input size (a short side of 72 pixels), drawn at
-# RENDER_FACTOR times that size and shrunk, as a phone photo is shrunk for the localiser: scenes drawn
-# small directly have other edges and line widths, and found fewer products
-# (docs/experiments/2026-11-30-localiser.md#scenes-drawn-large). 72 rather than 96: the second look
-# draws the box, and the steps a smaller input saves find as many products
-# (docs/experiments/2026-11-30-localiser.md#input-side-72).
-SCENE_SIZE = (72, 96)
-INPUT_SIDE = SCENE_SIZE[0]
+# Training scenes: 3:4 portrait at the localiser's input size (scene_size: a short side of INPUT_SIDE
+# pixels by default), drawn at RENDER_FACTOR times that size and shrunk, as a phone photo is shrunk for
+# the localiser: scenes drawn small directly have other edges and line widths, and found fewer products
+# (docs/experiments/2026-11-30-localiser.md#scenes-drawn-large). 72 rather than 96 by default: the
+# second look draws the box, and in a short training the steps a smaller input saves find as many
+# products (docs/experiments/2026-11-30-localiser.md#input-side-72).
+INPUT_SIDE = 72
 RENDER_FACTOR = 4
 # The sides a longer training may choose instead (train-localiser --input-side): at 96 the shipped
 # demo localiser found small products that it missed at 72, for about 1.7 times the time per step
@@ -94,8 +93,8 @@ CUT_OUT_SIDE = 128
 
 
 def scene_size(input_side: int) -> tuple[int, int]:
-    """A 3:4 portrait training scene whose short side is `input_side` (SCENE_SIZE for 72), its long
-    side in whole map cells."""
+    """A 3:4 portrait training scene whose short side is `input_side`, its long side in whole map
+    cells."""
     return input_side, max(CELL, round(input_side * 4 / 3 / CELL) * CELL)
 
 
