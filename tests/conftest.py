@@ -24,6 +24,7 @@ from snapbuy.indexing import IndexingOptions, build_index
 from snapbuy.loading import build_service
 from snapbuy.search import SearchService
 from tests.fakes import build_index_with
+from tests.measured import measured_lines
 
 # The tests run torch on one thread (those of the thread handling set their own). On a busy machine two
 # threads of the tests' small ops mostly wait for each other: 20 localiser training steps took 5.5 s on
@@ -92,3 +93,12 @@ def catalog_copy(tmp_path: Path) -> Path:
     target = tmp_path / "catalog"
     shutil.copytree(SAMPLE_CATALOG.parent, target)
     return target / "catalog.csv"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """What the tests measured on this machine (tests/measured.py), after the results."""
+    lines = measured_lines(config)
+    if lines:
+        terminalreporter.section("measured on this machine")
+        for line in lines:
+            terminalreporter.write_line(line)

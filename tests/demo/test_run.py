@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from dataclasses import replace
@@ -14,6 +15,8 @@ from snapbuy.config import DEFAULT_MODEL_SPEC, Settings
 from snapbuy.demo import run as demo_run
 from snapbuy.demo.generate import write_demo_data
 from snapbuy.demo.run import (
+    FLOORS,
+    HELD_OUT_FLOORS,
     DemoOptions,
     DemoOutcome,
     Say,
@@ -25,12 +28,15 @@ from snapbuy.demo.run import (
     training_minutes,
 )
 from snapbuy.demo.shipped import record_provenance, shipped_model
+from snapbuy.device import cpu_flags, cpuinfo_value, native_bf16
 from snapbuy.errors import ModelError
+from snapbuy.evaluation import EvalReport
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
 from snapbuy.train.device import training_device
 from snapbuy.train.localiser_process import trains_beside_model
 from snapbuy.train.precision import resolve_precision
 from snapbuy.train.trainer import TrainOptions, train
+from tests.measured import record_measured
 
 
 def test_demo_uses_default_weights_when_they_are_in_models(tmp_path: Path) -> None:
@@ -255,3 +261,44 @@ def test_the_demo_searches_with_three_squares_unless_told_otherwise(monkeypatch:
     assert demo_run.demo_settings(Settings()).box_margins == list(demo_run.DEMO_BOX_MARGINS)
     monkeypatch.setenv("SNAPBUY_BOX_MARGINS", "[1.25]")
     assert demo_run.demo_settings(Settings()).box_margins == [1.25]
+
+
+def _cpu_described() -> str:
+    flags = cpu_flags()
+    return (
+        f"{cpuinfo_value('model name') or 'unknown CPU'}, {os.cpu_count()} cores, "
+        f"AVX-512 {'yes' if 'avx512f' in flags else 'no'}, "
+        f"bfloat16 in hardware {'yes' if native_bf16(torch.device('cpu')) else 'no'}"
+    )
+
+
+def _under(report: EvalReport, floors: dict[str, float]) -> dict[str, float]:
+    return {name: report.metrics[name] for name, floor in floors.items() if report.metrics[name] < floor}
+
+
+def _figures(report: EvalReport) -> str:
+    return " / ".join(f"{report.metrics[name]:.3f}" for name in FLOORS)
+
+
+@pytest.mark.slow
+def test_the_shipped_demo_model_meets_the_floors_on_this_cpu(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # The whole default demo with the model shipped in the package, as `make run` evaluates it: a change
+    # to drawing, localising or searching that costs quality fails here, and the run's summary names the
+    # CPU the floors were met on (tests/measured.py), so each CI machine is another CPU kind measured.
+    if shipped_model() is None:
+        pytest.skip("this checkout ships no demo model")
+    options = DemoOptions(workdir=tmp_path / "demo", index=tmp_path / "index", results=tmp_path / "results")
+    outcome = run_demo(Settings(models_dir=tmp_path / "models"), options, lambda _line: None)
+    assert "the demo model shipped with snapbuy" in outcome.reason
+    held_out = outcome.held_out
+    assert held_out is not None and held_out.queries == demo_run.HELD_OUT_PHOTOS
+    record_measured(
+        request.config,
+        f"shipped demo model on {_cpu_described()}: group R@1 / SKU R@10 / category, held out "
+        f"({held_out.queries} photos) {_figures(held_out)}, in distribution ({outcome.report.queries} "
+        f"photos) {_figures(outcome.report)}; {outcome.seconds:.0f} s",
+    )
+    assert _under(held_out, HELD_OUT_FLOORS) == {}
+    assert _under(outcome.report, FLOORS) == {}

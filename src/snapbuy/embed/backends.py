@@ -228,10 +228,17 @@ def _onnxruntime_tower(path: Path) -> ImageTower:
 def _openvino_tower(path: Path) -> ImageTower:
     import openvino
 
+    # Float32 asked for by name: on a CPU with AVX512-BF16 or AMX, OpenVINO otherwise runs the graph in
+    # bfloat16, and the backend would no longer give torch's float32 vectors
+    # (docs/experiments/2026-12-05-second-cpu-kind.md#openvino-on-a-bfloat16-cpu).
     compiled = openvino.Core().compile_model(
         str(path),
         "CPU",
-        {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"},
+        {
+            "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",
+        },
     )
 
     def forward(pixels: torch.Tensor) -> np.ndarray:
