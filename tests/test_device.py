@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import pytest
 
 from snapbuy import device
-from snapbuy.device import cpu_flags, cpuinfo_value, resolve_device
+from snapbuy.device import cpu_flags, cpu_name, cpuinfo_value, resolve_device
 from snapbuy.errors import ConfigError
 from tests.fakes import cpuinfo_file
 
@@ -54,3 +55,5 @@ def test_a_cpuinfo_value_is_the_first_processors(tmp_path: Path) -> None:
     assert cpuinfo_value("model name", listing) == "Some CPU"
     assert cpuinfo_value("microcode", listing) is None
     assert cpuinfo_value("model name", tmp_path / "missing") is None
+    assert cpu_name(listing) == "Some CPU"
+    assert cpu_name(tmp_path / "missing") == (platform.processor() or "unknown CPU")

@@ -10,6 +10,7 @@ torch is imported on first use only: the CPU paths that never ask for a device d
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,11 @@ def cpuinfo_value(key: str, cpuinfo: Path = CPUINFO) -> str | None:
         if name.strip() == key:
             return value.strip()
     return None
+
+
+def cpu_name(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU's model name as Linux lists it, else what the platform says, else "unknown CPU"."""
+    return cpuinfo_value("model name", cpuinfo) or platform.processor() or "unknown CPU"
 
 
 def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:

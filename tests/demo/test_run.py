@@ -28,7 +28,7 @@ from snapbuy.demo.run import (
     training_minutes,
 )
 from snapbuy.demo.shipped import record_provenance, shipped_model
-from snapbuy.device import cpu_flags, cpuinfo_value, native_bf16
+from snapbuy.device import cpu_flags, cpu_name, native_bf16
 from snapbuy.errors import ModelError
 from snapbuy.evaluation import EvalReport
 from snapbuy.localiser import ProductLocaliser, ProductMapNet, localiser_path
@@ -266,7 +266,7 @@ def test_the_demo_searches_with_three_squares_unless_told_otherwise(monkeypatch:
 def _cpu_described() -> str:
     flags = cpu_flags()
     return (
-        f"{cpuinfo_value('model name') or 'unknown CPU'}, {os.cpu_count()} cores, "
+        f"{cpu_name()}, {os.cpu_count()} cores, "
         f"AVX-512 {'yes' if 'avx512f' in flags else 'no'}, "
         f"bfloat16 in hardware {'yes' if native_bf16(torch.device('cpu')) else 'no'}"
     )

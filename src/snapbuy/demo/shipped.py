@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snapbuy.device import cpuinfo_value
+from snapbuy.device import cpu_name
 from snapbuy.embed.weights import file_sha256, training_record
 from snapbuy.errors import ModelError
 
@@ -116,7 +116,7 @@ def record_provenance(
         "precision": record["precision"],
         "trained_at": record["trained_at"],
         "snapbuy_version": record["snapbuy_version"],
-        "machine": f"{platform.machine()} {_cpu_name()}",
+        "machine": f"{platform.machine()} {cpu_name()}",
         "python": sys.version.split()[0],
         "torch": _torch_version(),
         "weights_sha256": weights_sha256(target),
@@ -130,10 +130,6 @@ def _torch_version() -> str:
     import torch
 
     return str(torch.__version__)
-
-
-def _cpu_name() -> str:
-    return cpuinfo_value("model name") or platform.processor() or "unknown CPU"
 
 
 # The commands that trained the shipped model (docs/demo.md#shipped-model), recorded in provenance.json:
